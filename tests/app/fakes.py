@@ -1,0 +1,97 @@
+"""Stand-ins for vLLM: small stdlib-only Python scripts that behave like its process tree.
+
+They prove the process handling without a 30-90 s vLLM start: a server that spawns grandchildren
+(like EngineCore/Worker), ignores SIGTERM, crashes after becoming healthy, or never becomes healthy.
+"""
+
+from __future__ import annotations
+
+import socket
+import stat
+import sys
+import textwrap
+from pathlib import Path
+
+#: A process tree like vLLM's. argv: PIDFILE MODE
+#:   MODE "stubborn": everyone ignores SIGTERM (stop() must escalate to SIGKILL)
+#:   MODE "orphaning": the leader exits at once on SIGTERM, its children ignore it (DESIGN.md's
+#:                     EngineCore orphan); one child also leaves the group with setsid
+#:   MODE "polite": everyone exits on SIGTERM
+TREE_SCRIPT = textwrap.dedent(
+    """
+    import os, signal, subprocess, sys, time
+
+    pidfile, mode = sys.argv[1], sys.argv[2]
+    child_code = (
+        "import signal, sys, time\\n"
+        "if sys.argv[1] != 'polite': signal.signal(signal.SIGTERM, signal.SIG_IGN)\\n"
+        "time.sleep(600)\\n"
+    )
+    children = [
+        subprocess.Popen([sys.executable, "-c", child_code, mode]),
+        subprocess.Popen([sys.executable, "-c", child_code, mode]),
+    ]
+    if mode == "orphaning":
+        children.append(subprocess.Popen([sys.executable, "-c", child_code, mode], start_new_session=True))
+    if mode == "stubborn":
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    with open(pidfile + ".tmp", "w") as fh:
+        fh.write(" ".join(str(p) for p in [os.getpid(), *(c.pid for c in children)]))
+    os.replace(pidfile + ".tmp", pidfile)
+    print("tree up", flush=True)
+    time.sleep(600)
+    """
+)
+
+#: Fake `python` for the "module" launcher: gets vLLM's argv, serves GET /health on --port.
+#: Behaviour from env: FAKE_VLLM_MODE = ok | crash-after-ready | fail, FAKE_VLLM_DELAY_S (before
+#: listening), FAKE_VLLM_CRASHES (crash-after-ready only this many times, then stay up),
+#: FAKE_VLLM_STARTS (file: one line appended per start, so tests can count restarts).
+FAKE_VLLM_SCRIPT = textwrap.dedent(
+    """
+    import http.server, os, sys, threading, time
+
+    argv = sys.argv[1:]
+    port = int(argv[argv.index("--port") + 1])
+    mode = os.environ.get("FAKE_VLLM_MODE", "ok")
+    starts_file = os.environ["FAKE_VLLM_STARTS"]
+    with open(starts_file, "a") as fh:
+        fh.write(" ".join(argv) + "\\n")
+    with open(starts_file) as fh:
+        starts = len(fh.readlines())
+    print(f"fake vllm start {starts} mode {mode} argv {argv}", flush=True)
+    if mode == "fail":
+        print("ValueError: fake vLLM refuses this model", flush=True)
+        sys.exit(3)
+    time.sleep(float(os.environ.get("FAKE_VLLM_DELAY_S", "0")))
+
+    class Health(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200 if self.path == "/health" else 404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Health)
+    crashes = int(os.environ.get("FAKE_VLLM_CRASHES", "1000"))
+    if mode == "crash-after-ready" and starts <= crashes:
+        threading.Timer(1.0, lambda: os._exit(1)).start()
+    server.serve_forever()
+    """
+)
+
+
+def write_script(directory: Path, name: str, body: str) -> Path:
+    """Write an executable Python script that runs with this interpreter."""
+    path = directory / name
+    path.write_text(f"#!{sys.executable}\n{body}")
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return path
+
+
+def free_port() -> int:
+    """A port that was free a moment ago (the kernel picks it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
