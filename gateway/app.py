@@ -1,0 +1,67 @@
+"""The gateway's application factory.
+
+Everything with a lifetime (the upstream client, the validation cache, the metrics registry) is made
+in the lifespan from one :class:`Settings` and hung on ``app.state.gateway``; routes read it from
+there. There is no module-level mutable state, so two gateways can live in one process.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+
+from .errors import install_error_handlers
+from .grammar_check import GrammarValidator
+from .limits import BodySizeLimitMiddleware
+from .metrics import Metrics, MetricsMiddleware
+from .routes import maze, openai, service
+from .settings import Settings
+from .state import GatewayState
+from .upstream import Upstream
+
+logger = logging.getLogger("maze.gateway")
+
+
+def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
+    """Build the gateway. ``transport`` replaces the network to the upstream (tests, benchmarks)."""
+    settings = settings or Settings()
+    settings.check_exposure()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        upstream = Upstream(settings, transport=transport)
+        app.state.gateway = GatewayState(
+            settings=settings,
+            upstream=upstream,
+            validator=GrammarValidator(settings.grammar_cache_size),
+            metrics=metrics,
+        )
+        logger.info(
+            "gateway ready; upstream %s; auth %s",
+            settings.upstream_url,
+            "on" if settings.api_keys else "off (loopback only)",
+        )
+        try:
+            yield
+        finally:
+            await upstream.aclose()
+
+    app = FastAPI(
+        title="maze-inference",
+        summary="Grammar-constrained code generation: an OpenAI-compatible gateway to vLLM + llguidance.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(service.public)
+    app.include_router(service.private)
+    app.include_router(openai.router)
+    app.include_router(maze.router)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    return app

@@ -1,0 +1,53 @@
+"""OpenAI-compatible routes, forwarded to vLLM after constraint normalisation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import Response
+
+from ..auth import require_api_key
+from ..constraints import normalize
+from ..errors import BadRequestError
+from ..proxy import _passthrough, forward_json, forward_stream
+from ..schemas import ChatCompletionRequest, CompletionRequest, _Passthrough
+from ..state import GatewayState, get_state
+
+router = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
+
+
+async def _forward(state: GatewayState, path: str, request: _Passthrough) -> Response:
+    body: dict[str, Any] = request.forwarded()
+    try:
+        body, constraint = normalize(body, state.validator, state.policy)
+    except BadRequestError:
+        state.metrics.grammar_rejections.inc()
+        raise
+    if constraint is not None:
+        state.metrics.constrained.labels(constraint.kind, constraint.source).inc()
+    if not body.get("model"):
+        body["model"] = await state.model_name()
+    if body.get("stream"):
+        return await forward_stream(state, path, body)
+    return await forward_json(state, path, body)
+
+
+@router.post("/chat/completions")
+async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
+    """Chat completion; constrain with ``structured_outputs``, ``response_format``, ``language`` or a
+    legacy ``guided_*`` field (translated)."""
+    return await _forward(get_state(request), "/v1/chat/completions", body)
+
+
+@router.post("/completions")
+async def completions(body: CompletionRequest, request: Request) -> Response:
+    """Text completion with the same constraint fields as chat."""
+    return await _forward(get_state(request), "/v1/completions", body)
+
+
+@router.get("/models")
+async def models(request: Request) -> Response:
+    state = get_state(request)
+    response = await state.upstream.request("GET", "/v1/models")
+    return _passthrough(response, response.content)

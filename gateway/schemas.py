@@ -1,0 +1,63 @@
+"""Request bodies the gateway reads.
+
+Only the fields the gateway checks or uses are declared; everything else passes through to vLLM
+unchanged (``extra="allow"``), so new vLLM sampling options work without a gateway release. The
+declared bounds turn obvious mistakes (``max_tokens: 0``, ``temperature: -1``) into a 400 that names
+the field, before a GPU sees them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Passthrough(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    model: str | None = Field(default=None, min_length=1)
+    stream: bool = False
+    max_tokens: int | None = Field(default=None, ge=1)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    n: int | None = Field(default=None, ge=1, le=16)
+    structured_outputs: dict[str, Any] | None = None
+    response_format: dict[str, Any] | None = None
+    language: str | None = Field(default=None, description="Gateway extension: a library grammar name.")
+    guided_grammar: str | None = None
+    guided_json: dict[str, Any] | str | bool | None = None
+    guided_regex: str | None = None
+    guided_choice: list[str] | None = None
+
+    def forwarded(self) -> dict[str, Any]:
+        """The body as the client sent it (declared and extra fields), minus unset defaults."""
+        return self.model_dump(exclude_unset=True)
+
+
+class ChatCompletionRequest(_Passthrough):
+    messages: list[dict[str, Any]] = Field(min_length=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+
+
+class CompletionRequest(_Passthrough):
+    prompt: str | list[Any] = Field(min_length=1)
+
+
+class GenerateRequest(BaseModel):
+    """Maze's ``POST /generate`` body. Maze's provider sends ``{prompt, max_tokens, temperature,
+    grammar?, language?}``; the rest are optional refinements."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    prompt: str = Field(min_length=1)
+    grammar: str | None = Field(default=None, description="A Lark grammar (llguidance dialect).")
+    language: str | None = Field(
+        default=None, description="Library grammar to use when no grammar is given; else metadata."
+    )
+    json_schema: dict[str, Any] | None = Field(default=None, description="Constrain to a JSON schema.")
+    max_tokens: int | None = Field(default=None, ge=1)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    stop: str | list[str] | None = None
+    system: str | None = None

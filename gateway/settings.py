@@ -1,0 +1,103 @@
+"""The gateway's one settings object.
+
+Every knob is an environment variable with the ``MAZE_`` prefix, read once when the process starts
+and passed down explicitly; no module reads the environment on its own. Defaults are chosen for the
+common deployment (vLLM on 127.0.0.1:8001 in the same container).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Gateway configuration (env vars ``MAZE_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="MAZE_", extra="ignore", frozen=True)
+
+    upstream_url: str = "http://127.0.0.1:8001"
+    """Base URL of the OpenAI-compatible server (vLLM) the gateway fronts, without ``/v1``."""
+
+    upstream_api_key: str | None = None
+    """Key the gateway sends upstream, if vLLM was started with ``--api-key``."""
+
+    api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Bearer keys clients may use, comma-separated in the env var; two keys allow rotation."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    served_model_name: str | None = None
+    """Model name used when a request omits ``model`` (and by ``/generate``); discovered from
+    the upstream's ``/v1/models`` when unset."""
+
+    upstream_wait_seconds: float = 60.0
+    """How long a request waits for an upstream that is still starting before it gets 503."""
+
+    upstream_timeout_seconds: float = 600.0
+    """Read timeout for one upstream response (between streamed chunks, or a whole body)."""
+
+    upstream_connect_timeout_seconds: float = 5.0
+
+    retry_after_seconds: int = 10
+    """Value of ``Retry-After`` on 503 answers while the upstream is unavailable."""
+
+    max_body_bytes: int = 2_000_000
+    """Largest request body accepted (413 above it)."""
+
+    max_grammar_bytes: int = 256_000
+    """Largest grammar / schema / regex text accepted (400 above it)."""
+
+    grammar_cache_size: int = 256
+    """How many grammar validation verdicts are kept (keyed by the grammar's hash)."""
+
+    json_compact_whitespace: bool = True
+    """Add ``x-guidance: {whitespace_flexible: false}`` to JSON schemas that do not say otherwise,
+    so a weak model cannot run away in whitespace between tokens."""
+
+    default_max_tokens: int = 512
+    """``max_tokens`` for ``/generate`` requests that omit it."""
+
+    generate_system_prompt: str = (
+        "You are a code generator. Answer with source code only: no prose, no Markdown fences."
+    )
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [key.strip() for key in value.split(",") if key.strip()]
+        return value
+
+    @field_validator("upstream_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        value = value.rstrip("/")
+        if value.endswith("/v1"):
+            value = value[: -len("/v1")]
+        return value
+
+    def is_loopback_only(self) -> bool:
+        """True when ``host`` is reachable only from this machine."""
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    def check_exposure(self) -> None:
+        """Refuse to serve a non-loopback address without keys: an open GPU is an open wallet."""
+        if not self.api_keys and not self.is_loopback_only():
+            raise InsecureConfigError(
+                f"refusing to listen on {self.host} without API keys: set MAZE_API_KEYS "
+                "(comma-separated) or listen on 127.0.0.1"
+            )
+
+
+class InsecureConfigError(ValueError):
+    """The settings would expose the gateway without authentication."""

@@ -1,0 +1,122 @@
+"""The one HTTP client to the upstream OpenAI-compatible server (vLLM), and its failure policy.
+
+* One shared :class:`httpx.AsyncClient` for the gateway's lifetime: connection reuse is most of a
+  thin proxy's speed.
+* Connection failures are retried with tenacity for ``upstream_wait_seconds``: while vLLM is loading
+  or being restarted it refuses connections, and nothing has been sent yet, so retrying is safe and
+  turns a cold start into a wait instead of an error. Nothing else is retried: a request that reached
+  vLLM may already be generating.
+* httpx's exceptions are translated here and nowhere else: retries exhausted → 503 with
+  ``Retry-After``, read timeout → 504, connection lost mid-response → 503.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
+
+from .errors import MazeError, UpstreamError, UpstreamTimeoutError, UpstreamUnavailableError
+from .settings import Settings
+
+#: Errors that mean "nothing reached the upstream": safe to retry.
+NOT_CONNECTED = (httpx.ConnectError, httpx.ConnectTimeout)
+
+
+def translate(exc: httpx.HTTPError, settings: Settings) -> MazeError:
+    """Map an httpx failure to the gateway's error for it."""
+    retry_after = {"Retry-After": str(settings.retry_after_seconds)}
+    if isinstance(exc, NOT_CONNECTED):
+        return UpstreamUnavailableError(
+            f"the model server is not reachable (starting or restarting; waited "
+            f"{settings.upstream_wait_seconds:g} s); retry shortly",
+            headers=retry_after,
+        )
+    if isinstance(exc, httpx.TimeoutException):
+        return UpstreamTimeoutError(
+            f"the model server did not answer within {settings.upstream_timeout_seconds:g} s "
+            "(MAZE_UPSTREAM_TIMEOUT_SECONDS)"
+        )
+    if isinstance(exc, httpx.TransportError):
+        return UpstreamUnavailableError(
+            f"lost the connection to the model server ({type(exc).__name__}); it may have crashed "
+            "and is being restarted; retry shortly",
+            headers=retry_after,
+        )
+    return UpstreamError(f"upstream error: {exc}")
+
+
+class Upstream:
+    """Requests to the upstream server with the gateway's retry and error policy."""
+
+    def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.settings = settings
+        headers = {}
+        if settings.upstream_api_key:
+            headers["Authorization"] = f"Bearer {settings.upstream_api_key}"
+        self.client = httpx.AsyncClient(
+            base_url=settings.upstream_url,
+            headers=headers,
+            transport=transport,
+            timeout=httpx.Timeout(settings.upstream_timeout_seconds, connect=settings.upstream_connect_timeout_seconds),
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=256),
+        )
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    def _retrying(self, wait_seconds: float | None) -> AsyncRetrying:
+        budget = self.settings.upstream_wait_seconds if wait_seconds is None else wait_seconds
+        return AsyncRetrying(
+            retry=retry_if_exception_type(NOT_CONNECTED),
+            stop=stop_after_delay(budget),
+            wait=wait_exponential(multiplier=0.25, max=2.0),
+            reraise=True,
+        )
+
+    async def is_healthy(self, timeout: float = 2.0) -> bool:
+        """Whether the upstream answers ``GET /health`` with 200 right now."""
+        try:
+            response = await self.client.get("/health", timeout=timeout)
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        wait_seconds: float | None = None,
+    ) -> httpx.Response:
+        """One complete request/response, retried while the upstream is not accepting connections."""
+        try:
+            async for attempt in self._retrying(wait_seconds):
+                with attempt:
+                    return await self.client.request(method, path, json=json_body)
+        except httpx.HTTPError as exc:
+            raise translate(exc, self.settings) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @asynccontextmanager
+    async def stream(self, path: str, json_body: Any) -> AsyncIterator[httpx.Response]:
+        """Open a streaming POST; the response body is read by the caller inside the context.
+
+        Leaving the context closes the upstream connection, which is how vLLM learns that the
+        client went away and aborts the generation.
+        """
+        try:
+            async for attempt in self._retrying(None):
+                with attempt:
+                    request = self.client.build_request("POST", path, json=json_body)
+                    response = await self.client.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise translate(exc, self.settings) from exc
+        try:
+            yield response
+        finally:
+            await response.aclose()
