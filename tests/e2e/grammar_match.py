@@ -1,0 +1,19 @@
+"""Does a piece of generated text obey a grammar? The same check the smoke test and demo use."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from app.smoke import check_output
+
+
+def json_schema_grammar(schema: dict[str, Any]) -> str:
+    """A Lark grammar for a JSON schema (llguidance's ``%json``), so one checker covers both."""
+    return "start: %json " + json.dumps(schema)
+
+
+def assert_obeys(grammar: str, text: str, finish_reason: str | None) -> None:
+    """Whole grammar when the model stopped; a valid prefix when ``max_tokens`` cut it."""
+    valid, verdict = check_output(grammar, text, finish_reason)
+    assert valid, f"output {text!r} (finish_reason={finish_reason}) -> {verdict}"
