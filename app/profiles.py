@@ -25,7 +25,7 @@ class Profile:
     name: str
     #: HF id to serve, or None when the model is built locally (`app.tiny_model`) or given by --model.
     model: str | None
-    #: Modal GPU type ("L40S", "H100", ...); None means CPU. Only modal_deploy.py reads it.
+    #: Modal GPU type ("L40S", "H100", ...); None means CPU. Read by modal_deploy.py and app/fit.py.
     gpu: str | None
     quantization: str | None
     max_model_len: int
@@ -78,7 +78,104 @@ CPU_TINY = Profile(
     startup_timeout_s=900.0,
 )
 
-PROFILES: Mapping[str, Profile] = MappingProxyType({p.name: p for p in (CPU_TINY,)})
+# GPU profiles. Each comment shows the memory sum that `app.fit.fit` recomputes from the published
+# model config and GPU spec (tests/app/test_profiles_fit.py fails if one stops fitting):
+#   weights + KV cache for max_model_len x max_num_seqs + activations + overhead <= utilization x GPU memory
+# KV cache per token = 2 x layers x KV heads x head_dim x 2 bytes: 256 KiB for the 32B, 192 KiB for the 14B.
+# All use max_model_len 8192 (prompt + completion): plenty for one file of code, and the same limit on
+# every GPU so clients see one behaviour. Weights come from the Hugging Face hub into a Modal volume.
+
+#: Slow first boots: the checkpoint is downloaded into the volume (65.5 GB for the BF16 32B, which the
+#: FP8 profile also downloads), read into the GPU, then torch.compile and CUDA-graph capture run. Later
+#: boots reuse the volume and vLLM's compile cache and take a few minutes.
+_FIRST_BOOT_BF16_32B_S = 1800.0
+_FIRST_BOOT_4BIT_S = 1200.0
+
+L40S_FP8 = Profile(
+    name="l40s-fp8",
+    model="Qwen/Qwen2.5-Coder-32B-Instruct",
+    gpu="L40S",
+    # vLLM 0.32's name for online W8A8 FP8 (per-tensor weight scale, dynamic activation scale); plain
+    # `fp8` still works there but is deprecated for BF16 checkpoints. Ada (8.9) has FP8 tensor cores.
+    quantization="fp8_per_tensor",
+    max_model_len=8192,
+    # 34.3 GB weights (31.2B linear params x 1 B + 1.56B embedding/LM-head params x 2 B)
+    # + 6.4 GB KV (8192 x 3 x 256 KiB) + 0.9 act + 2.0 overhead = 43.6 GB <= 0.95 x 48.3 GB = 45.9 GB.
+    gpu_memory_utilization=0.95,
+    max_num_seqs=3,
+    # Smaller prefill chunks than vLLM's default keep the activation peak under 1 GB; only very long
+    # prompts notice (their prefill takes one more step per 4096 tokens).
+    extra_args=("--max-num-batched-tokens", "4096"),
+    description="Qwen2.5-Coder-32B-Instruct, FP8 online quantization, on one L40S 48 GB (default on Modal).",
+    startup_timeout_s=_FIRST_BOOT_BF16_32B_S,
+)
+
+L40S_AWQ = Profile(
+    name="l40s-awq",
+    model="Qwen/Qwen2.5-Coder-32B-Instruct-AWQ",
+    gpu="L40S",
+    quantization="awq_marlin",  # Marlin kernels for 4-bit AWQ on Ampere and newer
+    max_model_len=8192,
+    # 19.3 GB weights (Qwen's published AWQ: 4-bit + group-128 scales, FP16 embeddings)
+    # + 21.5 GB KV (8192 x 10 x 256 KiB) + 0.9 act + 2.0 overhead = 43.7 GB <= 45.9 GB.
+    gpu_memory_utilization=0.95,
+    max_num_seqs=10,
+    extra_args=("--max-num-batched-tokens", "4096"),
+    description="Qwen2.5-Coder-32B-Instruct-AWQ on one L40S: 4-bit, 3x the concurrency and ~1.8x the "
+    "single-stream speed of l40s-fp8, at some quality cost.",
+    startup_timeout_s=_FIRST_BOOT_4BIT_S,
+)
+
+L4_AWQ = Profile(
+    name="l4-awq",
+    # Not the 32B: its 19.3 GB of AWQ weights leave an L4 (22.9 GB budget at 0.95) about 1 GB for KV
+    # cache, i.e. ONE sequence of ~4k tokens. The 14B is the largest Qwen2.5-Coder that serves usefully.
+    model="Qwen/Qwen2.5-Coder-14B-Instruct-AWQ",
+    gpu="L4",
+    quantization="awq_marlin",
+    max_model_len=8192,
+    # 10.0 GB weights + 8.1 GB KV (8192 x 5 x 192 KiB) + 0.3 act + 2.0 overhead = 20.3 GB
+    # <= 0.95 x 24.2 GB = 22.9 GB.
+    gpu_memory_utilization=0.95,
+    max_num_seqs=5,
+    extra_args=("--max-num-batched-tokens", "2048"),
+    description="Qwen2.5-Coder-14B-Instruct-AWQ on one L4 24 GB: the budget option (32B does not fit usefully).",
+    startup_timeout_s=_FIRST_BOOT_4BIT_S,
+)
+
+H100_BF16 = Profile(
+    name="h100-bf16",
+    model="Qwen/Qwen2.5-Coder-32B-Instruct",
+    gpu="H100",
+    quantization=None,  # full BF16 quality: the reference the quantized profiles are judged against
+    max_model_len=8192,
+    # 65.5 GB weights + 8.6 GB KV (8192 x 4 x 256 KiB) + 1.7 act + 2.0 overhead = 77.8 GB
+    # <= 0.95 x 85.5 GB = 81.2 GB.
+    gpu_memory_utilization=0.95,
+    max_num_seqs=4,
+    extra_args=("--max-num-batched-tokens", "8192"),
+    description="Qwen2.5-Coder-32B-Instruct in BF16 on one H100 80 GB: full quality, fastest decode.",
+    startup_timeout_s=_FIRST_BOOT_BF16_32B_S,
+)
+
+A100_80_BF16 = Profile(
+    name="a100-80-bf16",
+    model="Qwen/Qwen2.5-Coder-32B-Instruct",
+    gpu="A100-80GB",
+    quantization=None,  # Ampere (8.0) has no FP8 tensor cores, so BF16 it is
+    max_model_len=8192,
+    # 65.5 GB weights + 8.6 GB KV (8192 x 4 x 256 KiB) + 1.7 act + 2.0 overhead = 77.8 GB
+    # <= 0.95 x 85.9 GB = 81.6 GB.
+    gpu_memory_utilization=0.95,
+    max_num_seqs=4,
+    extra_args=("--max-num-batched-tokens", "8192"),
+    description="Qwen2.5-Coder-32B-Instruct in BF16 on one A100 80 GB.",
+    startup_timeout_s=_FIRST_BOOT_BF16_32B_S,
+)
+
+PROFILES: Mapping[str, Profile] = MappingProxyType(
+    {p.name: p for p in (CPU_TINY, L40S_FP8, L40S_AWQ, L4_AWQ, H100_BF16, A100_80_BF16)}
+)
 
 DEFAULT_PROFILE = CPU_TINY.name
 
