@@ -111,7 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code. Translates AppError into one line on stderr."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request is noise here
+    for noisy in ("httpx", "httpx2"):  # one INFO line per request is noise here
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         return int(args.run(args))
     except ConfigError as exc:

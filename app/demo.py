@@ -35,8 +35,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     log_dir = Path(tempfile.mkdtemp(prefix="maze-demo-"))
     argv = [sys.executable, "-m", "app", "serve", "--port", str(port), "--upstream-port", str(upstream_port),
             "--log-dir", str(log_dir)]  # fmt: skip
-    print(f"starting: python {' '.join(argv[1:])}\n  vLLM log: {log_dir / 'vllm.log'}", flush=True)
-    process = subprocess.Popen(argv, env={**os.environ, "MAZE_API_KEYS": key})
+    serve_log = log_dir / "serve.log"
+    print(f"starting: python {' '.join(argv[1:])}\n  logs: {serve_log}, {log_dir / 'vllm.log'}", flush=True)
+    with open(serve_log, "wb") as log:
+        process = subprocess.Popen(argv, env={**os.environ, "MAZE_API_KEYS": key}, stdout=log, stderr=subprocess.STDOUT)
     try:
         return run_smoke(
             f"http://127.0.0.1:{port}",
@@ -44,6 +46,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             max_tokens=args.max_tokens,
             ready_deadline_s=get_profile("cpu-tiny").startup_timeout_s,
             out=lambda line: print(line, flush=True),
+            show_outputs=True,
         )
     finally:
         process.send_signal(signal.SIGTERM)

@@ -199,6 +199,7 @@ def run_smoke(
     ready_deadline_s: float = 1800.0,
     names: Sequence[str] | None = None,
     out: Printer = print,
+    show_outputs: bool = False,
 ) -> int:
     """Wait for the deployment, run one request per grammar, print the table; 0 if every output is valid."""
     out(f"waiting for {base_url} to be ready (a cold start loads the model: minutes)")
@@ -208,6 +209,10 @@ def run_smoke(
         out(f"error: {exc}")
         return 1
     results = run_requests(base_url, api_key, max_tokens=max_tokens, names=names)
+    if show_outputs:
+        for r in results:
+            out(f"\n== {r.grammar} ({r.finish_reason}, {r.verdict}):\n{r.text}")
+        out("")
     out(format_table(results))
     failures = [r for r in results if not r.valid]
     for r in failures:
