@@ -4,9 +4,7 @@ import sys
 
 def run_gateway(*args: str) -> subprocess.CompletedProcess[str]:
     env = {"PATH": "/usr/bin:/bin", "MAZE_API_KEYS": ""}
-    return subprocess.run(
-        [sys.executable, "-m", "gateway", *args], capture_output=True, text=True, timeout=60, env=env
-    )
+    return subprocess.run([sys.executable, "-m", "gateway", *args], capture_output=True, text=True, timeout=60, env=env)
 
 
 def test_public_address_without_keys_is_one_line_and_exit_2() -> None:
