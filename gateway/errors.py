@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -31,6 +32,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
 logger = logging.getLogger("maze.gateway")
+
+#: Path endings of Maze's routes, whose answers (errors included) carry ``success``.
+MAZE_ROUTE_SUFFIXES = ("/generate", "/generate/batch")
 
 
 class MazeError(Exception):
@@ -115,9 +119,13 @@ def error_body(message: str, error_type: str, *, param: str | None = None, code:
     return {"error": {"message": message, "type": error_type, "param": param, "code": code}}
 
 
-def is_maze_route(request: Request) -> bool:
+def is_maze_path(path: str) -> bool:
     """Maze's provider reads ``success`` in every answer, errors included."""
-    return request.url.path.rstrip("/").endswith("/generate")
+    return path.rstrip("/").endswith(MAZE_ROUTE_SUFFIXES)
+
+
+def is_maze_route(request: Request) -> bool:
+    return is_maze_path(request.url.path)
 
 
 def error_response(
@@ -133,10 +141,11 @@ def sse_error_event(error: MazeError) -> bytes:
     return b"data: " + json.dumps(error.body()).encode() + b"\n\n"
 
 
-def _describe_validation_error(exc: RequestValidationError) -> tuple[str, str | None]:
+def describe_validation_errors(errors: Iterable[Mapping[str, Any]]) -> tuple[str, str | None]:
+    """One message naming every bad field (FastAPI's or pydantic's error list), and the first field."""
     problems = []
     param: str | None = None
-    for err in exc.errors():
+    for err in errors:
         loc = [str(part) for part in err.get("loc", ()) if part != "body"]
         where = ".".join(loc) or "body"
         param = param or where
@@ -158,7 +167,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        message, param = _describe_validation_error(exc)
+        message, param = describe_validation_errors(exc.errors())
         body = error_body(message, "invalid_request_error", param=param, code="invalid_request")
         return error_response(request, 400, body)
 

@@ -10,7 +10,7 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import PayloadTooLargeError
+from .errors import PayloadTooLargeError, is_maze_path
 
 
 class BodySizeLimitMiddleware:
@@ -23,7 +23,7 @@ class BodySizeLimitMiddleware:
 
     async def _reject(self, scope: Scope, send: Send) -> None:
         body = self._error().body()
-        if scope["path"].rstrip("/").endswith("/generate"):
+        if is_maze_path(scope["path"]):
             body = {"success": False, **body}
         payload = json.dumps(body).encode()
         await send(

@@ -24,6 +24,8 @@ KNOWN_ROUTES = frozenset(
         "/v1/completions",
         "/generate",
         "/v1/generate",
+        "/generate/batch",
+        "/v1/generate/batch",
     }
 )
 
@@ -66,6 +68,12 @@ class Metrics:
         self.grammar_rejections = Counter(
             "maze_grammar_rejections",
             "Requests refused because a constraint was invalid",
+            registry=self.registry,
+        )
+        self.batch_items = Counter(
+            "maze_batch_items",
+            "Items of /generate/batch requests, by outcome (ok or error)",
+            ["outcome"],
             registry=self.registry,
         )
         self.upstream_errors = Counter(

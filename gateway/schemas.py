@@ -61,3 +61,18 @@ class GenerateRequest(BaseModel):
     top_p: float | None = Field(default=None, gt=0, le=1)
     stop: str | list[str] | None = None
     system: str | None = None
+
+
+class BatchGenerateRequest(BaseModel):
+    """``POST /generate/batch``: many ``/generate`` bodies at once.
+
+    Items stay plain objects here and are validated one by one in the route, so a bad item becomes
+    that item's error instead of failing the whole batch.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    requests: list[dict[str, Any]] = Field(min_length=1, description="``/generate`` bodies, answered in order.")
+    max_concurrency: int | None = Field(
+        default=None, ge=1, description="Most items in flight at once (capped by MAZE_MAX_BATCH_CONCURRENCY)."
+    )

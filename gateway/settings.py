@@ -62,6 +62,13 @@ class Settings(BaseSettings):
     default_max_tokens: int = 512
     """``max_tokens`` for ``/generate`` requests that omit it."""
 
+    max_batch_size: int = Field(default=64, ge=1)
+    """Most items one ``/generate/batch`` request may carry (400 above it)."""
+
+    max_batch_concurrency: int = Field(default=16, ge=1)
+    """Most items of one batch in flight to vLLM at once; vLLM batches them on the GPU, and the cap
+    keeps one large batch from crowding out other clients. A request may ask for fewer."""
+
     generate_system_prompt: str = (
         "You are a code generator. Answer with source code only: no prose, no Markdown fences."
     )

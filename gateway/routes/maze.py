@@ -1,32 +1,37 @@
 """Maze's wire format: ``POST /generate`` → one constrained chat completion → ``{success, code, metadata}``.
 
+``POST /generate/batch`` answers many such requests in one call: every item is validated first, then
+the valid ones go to vLLM concurrently, so they share the GPU's batch.
+
 Maze's ``ModalProviderAdapter`` reads ``code``, ``metadata.finish_reason`` and
 ``metadata.tokens_generated``; earlier servers wrote ``metadata.tokens``, so both are present.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
+from pydantic import ValidationError
 
 from ..auth import require_api_key
-from ..constraints import library_grammar, normalize
-from ..errors import BadRequestError, UpstreamError
-from ..schemas import GenerateRequest
+from ..constraints import Constraint, library_grammar, normalize
+from ..errors import BadRequestError, MazeError, UpstreamError, describe_validation_errors
+from ..schemas import BatchGenerateRequest, GenerateRequest
 from ..state import GatewayState, get_state
 
 router = APIRouter(dependencies=[Depends(require_api_key)])
 
 
-def chat_body(req: GenerateRequest, state: GatewayState, model: str) -> dict[str, Any]:
-    """The OpenAI chat request a Maze request stands for (constraint not yet normalised)."""
+def chat_body(req: GenerateRequest, state: GatewayState) -> dict[str, Any]:
+    """The OpenAI chat request a Maze request stands for, without ``model`` (constraint not yet normalised)."""
     system = req.system if req.system is not None else state.settings.generate_system_prompt
     messages = [{"role": "system", "content": system}] if system else []
     messages.append({"role": "user", "content": req.prompt})
     body: dict[str, Any] = {
-        "model": model,
         "messages": messages,
         "max_tokens": req.max_tokens or state.settings.default_max_tokens,
     }
@@ -45,18 +50,35 @@ def chat_body(req: GenerateRequest, state: GatewayState, model: str) -> dict[str
     return body
 
 
-async def _generate(req: GenerateRequest, state: GatewayState) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Prepared:
+    """A validated ``/generate`` request, ready to send (the model name is filled in when sent)."""
+
+    body: dict[str, Any]
+    constraint: Constraint | None
+    language: str | None
+    started: float
+
+
+def _prepare(req: GenerateRequest, state: GatewayState) -> _Prepared:
+    """Build and validate the upstream body; raises :class:`BadRequestError` before anything is sent."""
     started = time.perf_counter()
     language = req.language
     if req.grammar is None and req.json_schema is None and req.language is not None:
         language, _ = library_grammar(req.language)
     try:
-        body, constraint = normalize(chat_body(req, state, await state.model_name()), state.validator, state.policy)
+        body, constraint = normalize(chat_body(req, state), state.validator, state.policy)
     except BadRequestError:
         state.metrics.grammar_rejections.inc()
         raise
     if constraint is not None:
         state.metrics.constrained.labels(constraint.kind, constraint.source).inc()
+    return _Prepared(body=body, constraint=constraint, language=language, started=started)
+
+
+async def _complete(job: _Prepared, state: GatewayState) -> dict[str, Any]:
+    """Send one prepared request to vLLM and answer in Maze's shape."""
+    body = {"model": await state.model_name(), **job.body}
     response = await state.upstream.request("POST", "/v1/chat/completions", json_body=body)
     payload = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
     if response.status_code != 200:
@@ -76,13 +98,65 @@ async def _generate(req: GenerateRequest, state: GatewayState) -> dict[str, Any]
             "tokens": completion_tokens,
             "tokens_generated": completion_tokens,
             "prompt_tokens": usage.get("prompt_tokens", 0),
-            "duration_seconds": round(time.perf_counter() - started, 4),
-            "grammar_constrained": constraint is not None,
-            "constraint": constraint.kind if constraint else None,
-            "language": language,
+            "duration_seconds": round(time.perf_counter() - job.started, 4),
+            "grammar_constrained": job.constraint is not None,
+            "constraint": job.constraint.kind if job.constraint else None,
+            "language": job.language,
             "model": payload.get("model"),
         },
     }
+
+
+async def _generate(req: GenerateRequest, state: GatewayState) -> dict[str, Any]:
+    return await _complete(_prepare(req, state), state)
+
+
+def _failed(exc: MazeError) -> dict[str, Any]:
+    """A batch item's error: the body ``/generate`` would have answered with."""
+    return {"success": False, **exc.body()}
+
+
+def _prepare_item(item: dict[str, Any], state: GatewayState) -> _Prepared | dict[str, Any]:
+    """One batch item validated like a ``/generate`` body: prepared, or its error result."""
+    try:
+        try:
+            req = GenerateRequest.model_validate(item)
+        except ValidationError as exc:
+            message, param = describe_validation_errors(exc.errors())
+            raise BadRequestError(message, param=param, code="invalid_request") from exc
+        return _prepare(req, state)
+    except MazeError as exc:
+        return _failed(exc)
+
+
+async def _generate_batch(batch: BatchGenerateRequest, state: GatewayState) -> dict[str, Any]:
+    """Validate every item first, then send the valid ones concurrently so vLLM batches them."""
+    settings = state.settings
+    if len(batch.requests) > settings.max_batch_size:
+        raise BadRequestError(
+            f"a batch may hold {settings.max_batch_size} requests (MAZE_MAX_BATCH_SIZE); "
+            f"this one has {len(batch.requests)}",
+            param="requests",
+            code="batch_too_large",
+        )
+    jobs = [_prepare_item(item, state) for item in batch.requests]
+    semaphore = asyncio.Semaphore(
+        min(batch.max_concurrency or settings.max_batch_concurrency, settings.max_batch_concurrency)
+    )
+
+    async def run(job: _Prepared | dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(job, _Prepared):
+            return job
+        async with semaphore:
+            try:
+                return await _complete(job, state)
+            except MazeError as exc:
+                return _failed(exc)
+
+    results = await asyncio.gather(*(run(job) for job in jobs))
+    for result in results:
+        state.metrics.batch_items.labels("ok" if result["success"] else "error").inc()
+    return {"success": True, "results": results}
 
 
 @router.post("/generate")
@@ -95,3 +169,15 @@ async def generate(body: GenerateRequest, request: Request) -> dict[str, Any]:
 async def generate_v1(body: GenerateRequest, request: Request) -> dict[str, Any]:
     """Same as ``/generate``."""
     return await _generate(body, get_state(request))
+
+
+@router.post("/generate/batch")
+async def generate_batch(body: BatchGenerateRequest, request: Request) -> dict[str, Any]:
+    """Many ``/generate`` requests at once: results in order, each item succeeding or failing alone."""
+    return await _generate_batch(body, get_state(request))
+
+
+@router.post("/v1/generate/batch")
+async def generate_batch_v1(body: BatchGenerateRequest, request: Request) -> dict[str, Any]:
+    """Same as ``/generate/batch``."""
+    return await _generate_batch(body, get_state(request))

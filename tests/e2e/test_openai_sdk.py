@@ -37,7 +37,7 @@ def test_chat_completion_obeys_lark_grammar(openai_client: openai.OpenAI, stack:
 
 def test_streamed_chat_completion_obeys_grammar(openai_client: openai.OpenAI, stack: Stack) -> None:
     stream = openai_client.chat.completions.create(
-        model=stack.model, messages=MESSAGES, max_tokens=40, stream=True,
+        model=stack.model, messages=MESSAGES, max_tokens=40, stream=True, seed=1,
         extra_body={"structured_outputs": {"grammar": ARITH}},
     )  # fmt: skip
     parts, finish = [], None
@@ -51,7 +51,7 @@ def test_streamed_chat_completion_obeys_grammar(openai_client: openai.OpenAI, st
 
 def test_text_completion_obeys_grammar(openai_client: openai.OpenAI, stack: Stack) -> None:
     completion = openai_client.completions.create(
-        model=stack.model, prompt="1 + ", max_tokens=30, extra_body={"structured_outputs": {"grammar": ARITH}}
+        model=stack.model, prompt="1 + ", max_tokens=30, seed=2, extra_body={"structured_outputs": {"grammar": ARITH}}
     )
     choice = completion.choices[0]
     assert_obeys(ARITH, choice.text, choice.finish_reason)
@@ -75,7 +75,7 @@ def test_legacy_field_comes_back_constrained(openai_client: openai.OpenAI, stack
 @pytest.mark.parametrize("name", grammars.names())
 def test_every_library_grammar_constrains_output(openai_client: openai.OpenAI, stack: Stack, name: str) -> None:
     completion = openai_client.chat.completions.create(
-        model=stack.model, messages=[{"role": "user", "content": f"Write {name}."}], max_tokens=48,
+        model=stack.model, messages=[{"role": "user", "content": f"Write {name}."}], max_tokens=48, seed=3,
         extra_body={"language": name},
     )  # fmt: skip
     choice = completion.choices[0]
@@ -90,7 +90,7 @@ def test_json_schema_response_format_is_enforced(openai_client: openai.OpenAI, s
         "additionalProperties": False,
     }
     completion = openai_client.chat.completions.create(
-        model=stack.model, messages=MESSAGES, max_tokens=80,
+        model=stack.model, messages=MESSAGES, max_tokens=80, seed=4,
         response_format={"type": "json_schema", "json_schema": {"name": "person", "schema": schema}},
     )  # fmt: skip
     choice = completion.choices[0]

@@ -17,6 +17,8 @@ PROTECTED = [
     ("POST", "/v1/completions"),
     ("POST", "/generate"),
     ("POST", "/v1/generate"),
+    ("POST", "/generate/batch"),
+    ("POST", "/v1/generate/batch"),
 ]
 
 
