@@ -14,9 +14,11 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import ctypes
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections import deque
@@ -79,6 +81,7 @@ class VllmProcess:
                 stdout=stdout,
                 stderr=subprocess.STDOUT if stdout is not None else None,
                 start_new_session=True,
+                preexec_fn=_terminate_with_parent(),
             )
         except OSError as exc:
             self._close_log()
@@ -87,7 +90,7 @@ class VllmProcess:
         # because os.getpgid() fails once the leader has exited but its group may live on.
         self._pgid = self._popen.pid
         # Last line of defence for exits that skip our own cleanup (an unhandled exception, a
-        # sys.exit deep inside uvicorn). It cannot help against SIGKILL of this process.
+        # sys.exit deep inside uvicorn). SIGKILL of this process is covered by the death signal.
         atexit.register(self.stop)
 
     def poll(self) -> int | None:
@@ -266,6 +269,30 @@ class VllmProcess:
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
+
+
+#: prctl option that makes Linux signal a process when the thread that forked it dies.
+_PR_SET_PDEATHSIG = 1
+
+
+def _terminate_with_parent() -> Callable[[], None] | None:
+    """A pre-exec hook giving the child SIGTERM when we die, even by SIGKILL (Linux only).
+
+    vLLM runs in its own session, so nothing else would reach it if the supervisor were killed
+    outright; on SIGTERM vLLM's API server shuts its EngineCore down itself. The signal follows the
+    *thread* that started the child, which is the supervisor's event-loop thread for the whole run.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    libc = ctypes.CDLL(None, use_errno=True)  # loaded before fork: the hook itself must not import
+    parent = os.getpid()
+
+    def hook() -> None:
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return hook
 
 
 async def _probe(client: httpx.AsyncClient, url: str) -> str:

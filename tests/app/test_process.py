@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -150,3 +152,31 @@ def test_wait_ready_reports_progress_then_returns(tmp_path: Path, monkeypatch: p
     assert lines, "no progress line during a 1.5 s start"
     assert lines[0].startswith(f"waiting for vLLM on http://127.0.0.1:{port} (")
     assert "s, " in lines[0]
+
+
+def test_child_is_terminated_when_its_owner_is_killed(tmp_path: Path) -> None:
+    """SIGKILL of the supervisor must not orphan vLLM: the kernel sends the child SIGTERM."""
+    pidfile = tmp_path / "child.pid"
+    owner_code = textwrap.dedent(
+        f"""
+        import sys, time
+        from app.process import VllmProcess
+        process = VllmProcess([sys.executable, "-c", "import time; time.sleep(600)"])
+        process.start()
+        open({str(pidfile)!r}, "w").write(str(process.pid))
+        time.sleep(600)
+        """
+    )
+    owner = subprocess.Popen([sys.executable, "-c", owner_code], cwd=Path(__file__).resolve().parents[2])
+    try:
+        deadline = time.monotonic() + 30
+        while not pidfile.exists() or not pidfile.read_text():
+            assert time.monotonic() < deadline, "owner never started its child"
+            time.sleep(0.05)
+        child = psutil.Process(int(pidfile.read_text()))
+        assert child.is_running()
+        owner.kill()
+        owner.wait()
+        child.wait(timeout=10)  # raises psutil.TimeoutExpired if the child outlived its owner
+    finally:
+        owner.kill()
