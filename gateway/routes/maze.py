@@ -10,6 +10,7 @@ Maze's ``ModalProviderAdapter`` reads ``code``, ``metadata.finish_reason`` and
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,7 @@ from ..errors import BadRequestError, MazeError, UpstreamError, describe_validat
 from ..schemas import BatchGenerateRequest, GenerateRequest
 from ..state import GatewayState, get_state
 
+logger = logging.getLogger("maze.gateway")
 router = APIRouter(dependencies=[Depends(require_api_key)])
 
 
@@ -151,6 +153,8 @@ async def _generate_batch(batch: BatchGenerateRequest, state: GatewayState) -> d
             try:
                 return await _complete(job, state)
             except MazeError as exc:
+                if exc.status_code >= 500:  # logged like /generate's error handler does
+                    logger.warning("batch item -> %d: %s", exc.status_code, exc.message)
                 return _failed(exc)
 
     results = await asyncio.gather(*(run(job) for job in jobs))
