@@ -164,24 +164,14 @@ async def _generate_batch(batch: BatchGenerateRequest, state: GatewayState) -> d
 
 
 @router.post("/generate")
+@router.post("/v1/generate")
 async def generate(body: GenerateRequest, request: Request) -> dict[str, Any]:
     """Generate code for ``prompt``, constrained by ``grammar`` or the library grammar for ``language``."""
     return await _generate(body, get_state(request))
 
 
-@router.post("/v1/generate")
-async def generate_v1(body: GenerateRequest, request: Request) -> dict[str, Any]:
-    """Same as ``/generate``."""
-    return await _generate(body, get_state(request))
-
-
 @router.post("/generate/batch")
+@router.post("/v1/generate/batch")
 async def generate_batch(body: BatchGenerateRequest, request: Request) -> dict[str, Any]:
     """Many ``/generate`` requests at once: results in order, each item succeeding or failing alone."""
-    return await _generate_batch(body, get_state(request))
-
-
-@router.post("/v1/generate/batch")
-async def generate_batch_v1(body: BatchGenerateRequest, request: Request) -> dict[str, Any]:
-    """Same as ``/generate/batch``."""
     return await _generate_batch(body, get_state(request))

@@ -10,14 +10,6 @@ from client import MazeClient
 
 from ..conftest import Stack
 
-# A small language with room for a random model to wander and a real structure to obey.
-ARITH = r"""
-start: expr
-expr: term (("+" | "-") term)*
-term: factor (("*" | "/") factor)*
-factor: NUMBER | "(" expr ")"
-NUMBER: /[1-9][0-9]{0,3}/
-"""
 #: At most 17 characters, so it always ends within 32 tokens: its outputs must be whole sentences.
 SUM = r"""
 start: "(" NUM ("+" NUM){0,3} ")"

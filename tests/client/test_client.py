@@ -13,8 +13,8 @@ import grammars
 from client import AsyncMazeClient, MazeClient, NotReadyError, TextStream
 
 from ..conftest import Stack, free_port
-from ..e2e.grammar_match import assert_obeys, json_schema_grammar
-from .conftest import ARITH, POINT_SCHEMA, SUM
+from ..e2e.grammar_match import ARITH, assert_obeys, json_schema_grammar
+from .conftest import POINT_SCHEMA, SUM
 
 PROMPT = "Write an arithmetic expression."
 

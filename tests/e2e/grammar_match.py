@@ -7,6 +7,15 @@ from typing import Any
 
 from app.smoke import check_output
 
+#: A small language with room for a random model to wander, and a real structure to obey.
+ARITH = r"""
+start: expr
+expr: term (("+" | "-") term)*
+term: factor (("*" | "/") factor)*
+factor: NUMBER | "(" expr ")"
+NUMBER: /[1-9][0-9]{0,3}/
+"""
+
 
 def json_schema_grammar(schema: dict[str, Any]) -> str:
     """A Lark grammar for a JSON schema (llguidance's ``%json``), so one checker covers both."""

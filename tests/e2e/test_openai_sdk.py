@@ -11,16 +11,8 @@ import pytest
 import grammars
 
 from ..conftest import Stack
-from .grammar_match import assert_obeys, json_schema_grammar
+from .grammar_match import ARITH, assert_obeys, json_schema_grammar
 
-# A small language with plenty of room for a random model to wander, and a real structure to obey.
-ARITH = r"""
-start: expr
-expr: term (("+" | "-") term)*
-term: factor (("*" | "/") factor)*
-factor: NUMBER | "(" expr ")"
-NUMBER: /[1-9][0-9]{0,3}/
-"""
 MESSAGES = [{"role": "user", "content": "Write an arithmetic expression."}]
 
 
