@@ -9,7 +9,6 @@
     ├── AuthenticationError        (401)
     ├── NotFoundError              (404)
     ├── PayloadTooLargeError       (413)
-    ├── OverloadedError            (429)
     └── UpstreamError              (502 upstream_error)
         ├── UpstreamUnavailableError  (503 + Retry-After: vLLM starting, restarting or down)
         └── UpstreamTimeoutError      (504: vLLM did not answer in time)
@@ -91,11 +90,6 @@ class PayloadTooLargeError(MazeError):
     status_code = 413
     error_type = "invalid_request_error"
     code = "payload_too_large"
-
-
-class OverloadedError(MazeError):
-    status_code = 429
-    error_type = "rate_limit_error"
 
 
 class UpstreamError(MazeError):

@@ -31,7 +31,8 @@ DONE_MARKER = b"data: [DONE]"
 PASSED_HEADERS = ("content-type",)
 
 
-def _passthrough(response: httpx.Response, content: bytes) -> Response:
+def passthrough(response: httpx.Response, content: bytes) -> Response:
+    """The upstream's answer as ours: same status and body, so vLLM's own 4xx reach clients unchanged."""
     headers = {k: v for k, v in response.headers.items() if k.lower() in PASSED_HEADERS}
     return Response(content=content, status_code=response.status_code, headers=headers)
 
@@ -53,7 +54,7 @@ async def forward_json(state: GatewayState, path: str, body: dict[str, Any]) -> 
         state.metrics.upstream_errors.labels(str(response.status_code)).inc()
     elif response.status_code == 200:
         record_usage(state, response.content)
-    return _passthrough(response, response.content)
+    return passthrough(response, response.content)
 
 
 async def _relay(state: GatewayState, stack: AsyncExitStack, response: httpx.Response) -> AsyncIterator[bytes]:
@@ -88,7 +89,7 @@ async def forward_stream(state: GatewayState, path: str, body: dict[str, Any]) -
             if response.status_code >= 500:
                 state.metrics.upstream_errors.labels(str(response.status_code)).inc()
             await stack.aclose()
-            return _passthrough(response, content)
+            return passthrough(response, content)
     except BaseException:
         await stack.aclose()
         raise

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 
-class _Passthrough(BaseModel):
+class PassthroughRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     model: str | None = Field(default=None, min_length=1)
@@ -35,12 +35,12 @@ class _Passthrough(BaseModel):
         return self.model_dump(exclude_unset=True)
 
 
-class ChatCompletionRequest(_Passthrough):
+class ChatCompletionRequest(PassthroughRequest):
     messages: list[dict[str, Any]] = Field(min_length=1)
     max_completion_tokens: int | None = Field(default=None, ge=1)
 
 
-class CompletionRequest(_Passthrough):
+class CompletionRequest(PassthroughRequest):
     prompt: str | list[Any] = Field(min_length=1)
 
 

@@ -10,14 +10,14 @@ from starlette.responses import Response
 from ..auth import require_api_key
 from ..constraints import normalize
 from ..errors import BadRequestError
-from ..proxy import _passthrough, forward_json, forward_stream
-from ..schemas import ChatCompletionRequest, CompletionRequest, _Passthrough
+from ..proxy import forward_json, forward_stream, passthrough
+from ..schemas import ChatCompletionRequest, CompletionRequest, PassthroughRequest
 from ..state import GatewayState, get_state
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
 
 
-async def _forward(state: GatewayState, path: str, request: _Passthrough) -> Response:
+async def _forward(state: GatewayState, path: str, request: PassthroughRequest) -> Response:
     body: dict[str, Any] = request.forwarded()
     try:
         body, constraint = normalize(body, state.validator, state.policy)
@@ -50,4 +50,4 @@ async def completions(body: CompletionRequest, request: Request) -> Response:
 async def models(request: Request) -> Response:
     state = get_state(request)
     response = await state.upstream.request("GET", "/v1/models")
-    return _passthrough(response, response.content)
+    return passthrough(response, response.content)
