@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -73,6 +73,21 @@ class Settings(BaseSettings):
         "You are a code generator. Answer with source code only: no prose, no Markdown fences."
     )
 
+    fallback_url: str | None = None
+    """Base URL of an OpenAI-compatible provider, as the openai SDK's ``base_url`` (usually ending in
+    ``/v1``), that serves requests with no constraint or only a JSON schema while vLLM cannot. Unset:
+    no fallback (the default); requests wait for vLLM, then get 503."""
+
+    fallback_api_key: SecretStr | None = None
+    """Bearer key for the fallback provider; a secret, never logged or shown in ``repr``."""
+
+    fallback_model: str | None = Field(default=None, validate_default=True)
+    """Model name sent to the fallback provider (required with ``fallback_url``)."""
+
+    fallback_wait_seconds: float = Field(default=5.0, ge=0)
+    """How long a request the fallback could serve waits for vLLM before it goes to the fallback
+    (instead of ``upstream_wait_seconds``). Once vLLM was found down, later ones try it once, not for this long."""
+
     @field_validator("api_keys", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
@@ -86,6 +101,19 @@ class Settings(BaseSettings):
         value = value.rstrip("/")
         if value.endswith("/v1"):
             value = value[: -len("/v1")]
+        return value
+
+    @field_validator("fallback_url")
+    @classmethod
+    def _strip_fallback_slash(cls, value: str | None) -> str | None:
+        return (value or "").rstrip("/") or None
+
+    @field_validator("fallback_model")
+    @classmethod
+    def _fallback_needs_model(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # A field validator, not a model one: its error shows only this field's input, never the key.
+        if info.data.get("fallback_url") and not value:
+            raise ValueError("MAZE_FALLBACK_URL is set but MAZE_FALLBACK_MODEL is not: name the provider's model")
         return value
 
     def is_loopback_only(self) -> bool:

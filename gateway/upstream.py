@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,7 +20,7 @@ from typing import Any
 import httpx
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from .errors import MazeError, UpstreamError, UpstreamTimeoutError, UpstreamUnavailableError
+from .errors import BadRequestError, MazeError, UpstreamError, UpstreamTimeoutError, UpstreamUnavailableError
 from .settings import Settings
 
 #: Errors that mean "nothing reached the upstream": safe to retry.
@@ -49,16 +50,51 @@ def translate(exc: httpx.HTTPError, settings: Settings) -> MazeError:
     return UpstreamError(f"upstream error: {exc}")
 
 
+def encode_json(body: Any) -> bytes | None:
+    """The body as the UTF-8 JSON bytes sent upstream (``None`` for no body).
+
+    Python's JSON parser lets ``NaN``, ``Infinity`` and lone UTF-16 surrogates (``"\\ud800"``) in, but
+    they cannot be sent on as JSON text; refusing them here turns what would be a crash into a 400.
+    """
+    if body is None:
+        return None
+    try:
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    except UnicodeEncodeError as exc:
+        raise BadRequestError(
+            f"the request holds a lone UTF-16 surrogate ({exc.object[exc.start : exc.end]!a}), which is not "
+            "valid Unicode; send valid UTF-8 text",
+            code="invalid_unicode",
+        ) from exc
+    except ValueError as exc:
+        raise BadRequestError(
+            "the request holds NaN or Infinity, which JSON does not allow; send finite numbers",
+            code="invalid_number",
+        ) from exc
+
+
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+
 class Upstream:
     """Requests to the upstream server with the gateway's retry and error policy."""
 
-    def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        transport: httpx.AsyncBaseTransport | None = None,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+    ) -> None:
+        """``base_url`` and ``api_key`` point the same policy at another server (the fallback provider)."""
         self.settings = settings
         headers = {}
-        if settings.upstream_api_key:
-            headers["Authorization"] = f"Bearer {settings.upstream_api_key}"
+        key = settings.upstream_api_key if base_url is None else api_key
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
         self.client = httpx.AsyncClient(
-            base_url=settings.upstream_url,
+            base_url=base_url or settings.upstream_url,
             headers=headers,
             transport=transport,
             timeout=httpx.Timeout(settings.upstream_timeout_seconds, connect=settings.upstream_connect_timeout_seconds),
@@ -94,23 +130,27 @@ class Upstream:
         wait_seconds: float | None = None,
     ) -> httpx.Response:
         """One complete request/response, retried while the upstream is not accepting connections."""
+        content = encode_json(json_body)
+        headers = JSON_HEADERS if content is not None else None
         try:
             async for attempt in self._retrying(wait_seconds):
                 with attempt:
-                    return await self.client.request(method, path, json=json_body)
+                    return await self.client.request(method, path, content=content, headers=headers)
         except httpx.HTTPError as exc:
             raise translate(exc, self.settings) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
     @asynccontextmanager
-    async def stream(self, path: str, json_body: Any) -> AsyncIterator[httpx.Response]:
+    async def stream(
+        self, path: str, json_body: Any, wait_seconds: float | None = None
+    ) -> AsyncIterator[httpx.Response]:
         """Open a streaming POST; the response body is read by the caller inside the context.
 
         Leaving the context closes the upstream connection, which is how vLLM learns that the
         client went away and aborts the generation.
         """
         try:
-            async for attempt in self._retrying(None):
+            async for attempt in self._retrying(wait_seconds):
                 with attempt:
                     request = self.client.build_request("POST", path, json=json_body)
                     response = await self.client.send(request, stream=True)
