@@ -15,6 +15,7 @@ import httpx
 from fastapi import FastAPI
 
 from .errors import install_error_handlers
+from .fallback import Fallback
 from .grammar_check import GrammarValidator
 from .limits import BodySizeLimitMiddleware
 from .metrics import Metrics, MetricsMiddleware
@@ -27,7 +28,7 @@ logger = logging.getLogger("maze.gateway")
 
 
 def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
-    """Build the gateway. ``transport`` replaces the network to the upstream (tests, benchmarks)."""
+    """Build the gateway. ``transport`` replaces the network to the upstream and the fallback (tests, benchmarks)."""
     settings = settings or Settings()
     settings.check_exposure()
     metrics = Metrics()
@@ -35,21 +36,26 @@ def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTr
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         upstream = Upstream(settings, transport=transport)
+        fallback = Fallback.from_settings(settings, transport=transport)
         app.state.gateway = GatewayState(
             settings=settings,
             upstream=upstream,
             validator=GrammarValidator(settings.grammar_cache_size),
             metrics=metrics,
+            fallback=fallback,
         )
         logger.info(
-            "gateway ready; upstream %s; auth %s",
+            "gateway ready; upstream %s; fallback %s; auth %s",
             settings.upstream_url,
+            f"{settings.fallback_url} (model {settings.fallback_model})" if fallback else "off",
             "on" if settings.api_keys else "off (loopback only)",
         )
         try:
             yield
         finally:
             await upstream.aclose()
+            if fallback is not None:
+                await fallback.aclose()
 
     app = FastAPI(
         title="maze-inference",

@@ -82,6 +82,18 @@ class Metrics:
             ["status"],
             registry=self.registry,
         )
+        self.upstream_requests = Counter(
+            "maze_upstream_requests",
+            "Requests answered by each upstream: primary (vLLM) or fallback (the managed provider)",
+            ["upstream"],
+            registry=self.registry,
+        )
+        self.fallback_refusals = Counter(
+            "maze_fallback_refusals",
+            "Requests refused with 503 while vLLM was down, because their constraint needs the grammar backend",
+            ["kind"],
+            registry=self.registry,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

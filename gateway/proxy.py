@@ -23,6 +23,8 @@ import anyio
 import httpx
 from starlette.responses import Response, StreamingResponse
 
+from . import fallback
+from .constraints import Constraint
 from .errors import MazeError, UpstreamUnavailableError, sse_error_event
 from .state import GatewayState
 from .upstream import translate
@@ -48,13 +50,19 @@ def record_usage(state: GatewayState, payload: bytes) -> None:
             state.metrics.tokens.labels(kind.removesuffix("_tokens")).inc(usage[kind])
 
 
-async def forward_json(state: GatewayState, path: str, body: dict[str, Any]) -> Response:
-    response = await state.upstream.request("POST", path, json_body=body)
+async def forward_json(
+    state: GatewayState, path: str, body: dict[str, Any], constraint: Constraint | None = None
+) -> Response:
+    """POST to the upstream that should serve it (see :mod:`gateway.fallback`) and answer as it did."""
+    served = await fallback.send(state, path, body, constraint)
+    response = served.response
     if response.status_code >= 500:
         state.metrics.upstream_errors.labels(str(response.status_code)).inc()
     elif response.status_code == 200:
         record_usage(state, response.content)
-    return passthrough(response, response.content)
+    answer = passthrough(response, response.content)
+    answer.headers[fallback.UPSTREAM_HEADER] = served.upstream
+    return answer
 
 
 async def _relay(state: GatewayState, stack: AsyncExitStack, response: httpx.Response) -> AsyncIterator[bytes]:
@@ -80,21 +88,26 @@ async def _relay(state: GatewayState, stack: AsyncExitStack, response: httpx.Res
             await stack.aclose()
 
 
-async def forward_stream(state: GatewayState, path: str, body: dict[str, Any]) -> Response:
+async def forward_stream(
+    state: GatewayState, path: str, body: dict[str, Any], constraint: Constraint | None = None
+) -> Response:
     stack = AsyncExitStack()
     try:
-        response = await stack.enter_async_context(state.upstream.stream(path, body))
+        served = await fallback.open_stream(state, stack, path, body, constraint)
+        response = served.response
         if response.status_code != 200:
             content = await response.aread()
             if response.status_code >= 500:
                 state.metrics.upstream_errors.labels(str(response.status_code)).inc()
             await stack.aclose()
-            return passthrough(response, content)
+            answer = passthrough(response, content)
+            answer.headers[fallback.UPSTREAM_HEADER] = served.upstream
+            return answer
     except BaseException:
         await stack.aclose()
         raise
     return StreamingResponse(
         _relay(state, stack, response),
         media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", fallback.UPSTREAM_HEADER: served.upstream},
     )

@@ -8,6 +8,7 @@ from fastapi import Request
 
 from .constraints import ConstraintPolicy
 from .errors import UpstreamError
+from .fallback import Fallback
 from .grammar_check import GrammarValidator
 from .metrics import Metrics
 from .settings import Settings
@@ -20,6 +21,8 @@ class GatewayState:
     upstream: Upstream
     validator: GrammarValidator
     metrics: Metrics
+    fallback: Fallback | None = None
+    """The managed provider that serves JSON-only requests while vLLM cannot (``MAZE_FALLBACK_URL``)."""
     _model_name: str | None = field(default=None)
 
     @property
@@ -29,12 +32,13 @@ class GatewayState:
             json_compact_whitespace=self.settings.json_compact_whitespace,
         )
 
-    async def model_name(self) -> str:
-        """The served model's name: from settings, else asked once of the upstream."""
+    async def model_name(self, wait_seconds: float | None = None) -> str:
+        """The served model's name: from settings, else asked once of the upstream (waiting as
+        :meth:`Upstream.request` does)."""
         if self.settings.served_model_name:
             return self.settings.served_model_name
         if self._model_name is None:
-            response = await self.upstream.request("GET", "/v1/models")
+            response = await self.upstream.request("GET", "/v1/models", wait_seconds=wait_seconds)
             try:
                 self._model_name = response.json()["data"][0]["id"]
             except (ValueError, KeyError, IndexError, TypeError) as exc:

@@ -15,9 +15,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import ValidationError
 
+from .. import fallback
 from ..auth import require_api_key
 from ..constraints import Constraint, library_grammar, normalize
 from ..errors import BadRequestError, MazeError, UpstreamError, describe_validation_errors
@@ -79,14 +80,17 @@ def _prepare(req: GenerateRequest, state: GatewayState) -> _Prepared:
 
 
 async def _complete(job: _Prepared, state: GatewayState) -> dict[str, Any]:
-    """Send one prepared request to vLLM and answer in Maze's shape."""
-    body = {"model": await state.model_name(), **job.body}
-    response = await state.upstream.request("POST", "/v1/chat/completions", json_body=body)
+    """Send one prepared request to vLLM (or the fallback, see gateway.fallback) and answer in Maze's shape."""
+    served = await fallback.send(state, "/v1/chat/completions", job.body, job.constraint)
+    response = served.response
     payload = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
     if response.status_code != 200:
         message = (payload.get("error") or {}).get("message") if isinstance(payload, dict) else None
         error_cls = BadRequestError if 400 <= response.status_code < 500 else UpstreamError
-        raise error_cls(message or f"the model server answered HTTP {response.status_code}")
+        raise error_cls(
+            message or f"the model server answered HTTP {response.status_code}",
+            headers={fallback.UPSTREAM_HEADER: served.upstream},
+        )
     choice = payload["choices"][0]
     usage = payload.get("usage") or {}
     completion_tokens = usage.get("completion_tokens", 0)
@@ -105,6 +109,7 @@ async def _complete(job: _Prepared, state: GatewayState) -> dict[str, Any]:
             "constraint": job.constraint.kind if job.constraint else None,
             "language": job.language,
             "model": payload.get("model"),
+            "upstream": served.upstream,
         },
     }
 
@@ -165,13 +170,19 @@ async def _generate_batch(batch: BatchGenerateRequest, state: GatewayState) -> d
 
 @router.post("/generate")
 @router.post("/v1/generate")
-async def generate(body: GenerateRequest, request: Request) -> dict[str, Any]:
+async def generate(body: GenerateRequest, request: Request, response: Response) -> dict[str, Any]:
     """Generate code for ``prompt``, constrained by ``grammar`` or the library grammar for ``language``."""
-    return await _generate(body, get_state(request))
+    result = await _generate(body, get_state(request))
+    response.headers[fallback.UPSTREAM_HEADER] = result["metadata"]["upstream"]
+    return result
 
 
 @router.post("/generate/batch")
 @router.post("/v1/generate/batch")
-async def generate_batch(body: BatchGenerateRequest, request: Request) -> dict[str, Any]:
+async def generate_batch(body: BatchGenerateRequest, request: Request, response: Response) -> dict[str, Any]:
     """Many ``/generate`` requests at once: results in order, each item succeeding or failing alone."""
-    return await _generate_batch(body, get_state(request))
+    result = await _generate_batch(body, get_state(request))
+    served = {item["metadata"]["upstream"] for item in result["results"] if item["success"]}
+    if served:  # each item's metadata.upstream says which; the header sums them up
+        response.headers[fallback.UPSTREAM_HEADER] = served.pop() if len(served) == 1 else "mixed"
+    return result

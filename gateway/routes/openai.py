@@ -10,6 +10,7 @@ from starlette.responses import Response
 from ..auth import require_api_key
 from ..constraints import normalize
 from ..errors import BadRequestError
+from ..fallback import UPSTREAM_HEADER
 from ..proxy import forward_json, forward_stream, passthrough
 from ..schemas import ChatCompletionRequest, CompletionRequest, PassthroughRequest
 from ..state import GatewayState, get_state
@@ -26,11 +27,10 @@ async def _forward(state: GatewayState, path: str, request: PassthroughRequest) 
         raise
     if constraint is not None:
         state.metrics.constrained.labels(constraint.kind, constraint.source).inc()
-    if not body.get("model"):
-        body["model"] = await state.model_name()
+    # A missing ``model`` is filled in by whichever upstream serves the request (gateway.fallback).
     if body.get("stream"):
-        return await forward_stream(state, path, body)
-    return await forward_json(state, path, body)
+        return await forward_stream(state, path, body, constraint)
+    return await forward_json(state, path, body, constraint)
 
 
 @router.post("/chat/completions")
@@ -50,4 +50,6 @@ async def completions(body: CompletionRequest, request: Request) -> Response:
 async def models(request: Request) -> Response:
     state = get_state(request)
     response = await state.upstream.request("GET", "/v1/models")
-    return passthrough(response, response.content)
+    answer = passthrough(response, response.content)
+    answer.headers[UPSTREAM_HEADER] = "primary"
+    return answer
