@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from .errors import install_error_handlers
 from .fallback import Fallback
 from .grammar_check import GrammarValidator
-from .limits import BodySizeLimitMiddleware
+from .limits import BodySizeLimitMiddleware, ConcurrencyLimitMiddleware, HeaderSizeLimitMiddleware
 from .metrics import Metrics, MetricsMiddleware
 from .routes import maze, openai, service
 from .settings import Settings
@@ -69,5 +69,13 @@ def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTr
     app.include_router(openai.router)
     app.include_router(maze.router)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        ConcurrencyLimitMiddleware,
+        max_concurrent=settings.max_concurrent_requests,
+        max_queued=settings.max_queued_requests,
+        queue_wait_seconds=settings.queue_wait_seconds,
+        retry_after_seconds=settings.retry_after_seconds,
+    )
+    app.add_middleware(HeaderSizeLimitMiddleware, max_bytes=settings.max_header_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

@@ -18,6 +18,7 @@ import grammars
 
 from .errors import ConstraintError, GrammarError
 from .grammar_check import ConstraintKind, GrammarValidator
+from .regex_size import largest_regex
 
 #: Legacy vLLM request fields and the ``structured_outputs`` key each one means.
 LEGACY_FIELDS: dict[str, ConstraintKind] = {
@@ -47,6 +48,7 @@ class ConstraintPolicy:
 
     max_grammar_bytes: int
     json_compact_whitespace: bool
+    max_regex_size: int = 100_000
 
 
 def library_grammar(language: str, *, param: str = "language") -> tuple[str, str]:
@@ -68,6 +70,20 @@ def _check_size(spec: Any, policy: ConstraintPolicy, param: str) -> None:
             f"{param} is {size} bytes; the limit is {policy.max_grammar_bytes} (MAZE_MAX_GRAMMAR_BYTES)",
             param=param,
             code="grammar_too_large",
+        )
+
+
+def _check_regex_size(kind: str, spec: Any, policy: ConstraintPolicy, param: str) -> None:
+    """Refuse regexes whose bounded repetitions would stall vLLM's engine (see :mod:`.regex_size`)."""
+    largest = largest_regex(kind, spec)
+    if largest is not None and largest[0] > policy.max_regex_size:
+        size, regex = largest
+        shown = regex if len(regex) <= 60 else regex[:57] + "..."
+        raise GrammarError(
+            f"{param} holds the regex /{shown}/ whose bounded repetitions expand to {size} elements; the limit "
+            f"is {policy.max_regex_size} (MAZE_MAX_REGEX_SIZE): use unbounded repetition (*, +) or smaller counts",
+            param=param,
+            code="grammar_too_complex",
         )
 
 
@@ -158,8 +174,9 @@ def normalize(
     if source == "language":
         language, spec = library_grammar(spec)
     spec = _check_shape(kind, spec, source)
-    if source != "language":  # library grammars are ours; the limit guards against clients
+    if source != "language":  # library grammars are ours; the limits guard against clients
         _check_size(spec, policy, source)
+        _check_regex_size(kind, spec, policy, source)
     if kind in ("grammar", "regex", "choice", "json", "json_object"):
         validator.check(kind, spec, param=source)  # type: ignore[arg-type]
     if kind == "json":

@@ -9,6 +9,9 @@
     ├── AuthenticationError        (401)
     ├── NotFoundError              (404)
     ├── PayloadTooLargeError       (413)
+    ├── HeadersTooLargeError       (431)
+    ├── OverloadedError            (429 + Retry-After: more requests than MAZE_MAX_CONCURRENT_REQUESTS
+    │                               plus MAZE_MAX_QUEUED_REQUESTS, or queued past MAZE_QUEUE_WAIT_SECONDS)
     └── UpstreamError              (502 upstream_error)
         ├── UpstreamUnavailableError  (503 + Retry-After: vLLM starting, restarting or down)
         └── UpstreamTimeoutError      (504: vLLM did not answer in time)
@@ -92,6 +95,18 @@ class PayloadTooLargeError(MazeError):
     code = "payload_too_large"
 
 
+class HeadersTooLargeError(MazeError):
+    status_code = 431
+    error_type = "invalid_request_error"
+    code = "headers_too_large"
+
+
+class OverloadedError(MazeError):
+    status_code = 429
+    error_type = "rate_limit_error"
+    code = "overloaded"
+
+
 class UpstreamError(MazeError):
     status_code = 502
     error_type = "upstream_error"
@@ -144,10 +159,31 @@ def describe_validation_errors(errors: Iterable[Mapping[str, Any]]) -> tuple[str
         where = ".".join(loc) or "body"
         param = param or where
         if err.get("type") == "json_invalid":
-            problems.append("the request body is not valid JSON")
+            detail = (err.get("ctx") or {}).get("error")
+            at = f" at character {loc[0]}" if loc else ""
+            problems.append(f"the request body is not valid JSON: {detail or 'decode error'}{at}")
+            param = None
+        elif where == "body" and err.get("type") in ("model_attributes_type", "dict_type"):
+            problems.append("the request body must be a JSON object (Content-Type: application/json)")
         else:
             problems.append(f"{where}: {err.get('msg', 'invalid value')}")
     return "; ".join(problems) or "invalid request body", param
+
+
+def unparsable_body_message(cause: BaseException | None) -> str:
+    """What to fix in a body FastAPI could not parse (it reports only "There was an error parsing the body")."""
+    if isinstance(cause, UnicodeDecodeError):
+        return (
+            f"the request body is not valid UTF-8 (byte 0x{cause.object[cause.start]:02x} at offset {cause.start}); "
+            "send JSON encoded as UTF-8"
+        )
+    if isinstance(cause, RecursionError):
+        return "the request body's JSON is nested too deeply; flatten it"
+    if isinstance(cause, ValueError) and "integer string conversion" in str(cause):
+        return "the request body holds an integer with more than 4300 digits; send a smaller number"
+    if isinstance(cause, ValueError):
+        return f"the request body is not valid JSON: {cause}"
+    return "the request body could not be read as JSON; send a UTF-8 JSON object"
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -173,6 +209,8 @@ def install_error_handlers(app: FastAPI) -> None:
             message = f"no route {request.method} {request.url.path}"
         elif exc.status_code == 405:
             message = f"method {request.method} is not allowed on {request.url.path}"
+        elif exc.status_code == 400 and exc.__cause__ is not None:  # FastAPI could not parse the body
+            message = unparsable_body_message(exc.__cause__)
         return error_response(request, exc.status_code, error_body(message, error_type), dict(exc.headers or {}))
 
     @app.exception_handler(Exception)

@@ -49,8 +49,16 @@ class Settings(BaseSettings):
     max_body_bytes: int = 2_000_000
     """Largest request body accepted (413 above it)."""
 
+    max_header_bytes: int = Field(default=65_536, ge=1024)
+    """Largest total size of a request's header names and values (431 above it)."""
+
     max_grammar_bytes: int = 256_000
     """Largest grammar / schema / regex text accepted (400 above it)."""
+
+    max_regex_size: int = Field(default=100_000, ge=1)
+    """Largest size of one regex in a constraint with its bounded repetitions ``{m,n}`` written out
+    (nested ones multiply; 400 above it). ``(a{1000}){1000}`` is 1,000,000 and stalls vLLM's engine
+    for seconds before failing; 100,000 costs under a second of mask time (see ``gateway/regex_size.py``)."""
 
     grammar_cache_size: int = 256
     """How many grammar validation verdicts are kept (keyed by the grammar's hash)."""
@@ -68,6 +76,17 @@ class Settings(BaseSettings):
     max_batch_concurrency: int = Field(default=16, ge=1)
     """Most items of one batch in flight to vLLM at once; vLLM batches them on the GPU, and the cap
     keeps one large batch from crowding out other clients. A request may ask for fewer."""
+
+    max_concurrent_requests: int = Field(default=256, ge=1)
+    """Most generation requests (chat, completions, ``/generate``, batch) in flight at once, streams held
+    to their last byte. vLLM queues inside too; this bound keeps the gateway's own memory and sockets
+    finite when clients outnumber what the GPU can batch."""
+
+    max_queued_requests: int = Field(default=512, ge=0)
+    """Most generation requests waiting for a slot; one more is refused at once with 429 + ``Retry-After``."""
+
+    queue_wait_seconds: float = Field(default=30.0, ge=0)
+    """Longest a queued request waits for a slot before it gets 429 + ``Retry-After``."""
 
     generate_system_prompt: str = (
         "You are a code generator. Answer with source code only: no prose, no Markdown fences."

@@ -30,6 +30,7 @@ class GatewayState:
         return ConstraintPolicy(
             max_grammar_bytes=self.settings.max_grammar_bytes,
             json_compact_whitespace=self.settings.json_compact_whitespace,
+            max_regex_size=self.settings.max_regex_size,
         )
 
     async def model_name(self, wait_seconds: float | None = None) -> str:
