@@ -165,9 +165,11 @@ class Fallback:
         return 0.0 if self.primary_down else self.settings.fallback_wait_seconds
 
     def unreachable(self, exc: UpstreamError) -> UpstreamUnavailableError:
-        """The fallback failed too: say so, with the primary's state, and ask for a retry."""
+        """The fallback failed too: say so, naming the failure, and ask for a retry."""
+        cause = type(exc.__cause__).__name__ if exc.__cause__ is not None else exc.code
         return UpstreamUnavailableError(
-            f"the model server is unavailable and the fallback provider failed too ({exc.message}); retry shortly",
+            f"the model server is unavailable and the fallback provider failed too ({cause}); "
+            f"retry after {self.settings.retry_after_seconds} s",
             headers={"Retry-After": str(self.settings.retry_after_seconds)},
         )
 

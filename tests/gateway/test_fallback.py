@@ -339,7 +339,7 @@ def test_fallback_down_too_is_a_503(upstream: FakeUpstream, provider: Provider) 
     with make_fallback_client(upstream, provider) as client:
         response = client.post("/v1/chat/completions", json=CHAT, headers=AUTH)
     assert response.status_code == 503 and "retry-after" in response.headers
-    assert "fallback provider failed too" in response.json()["error"]["message"]
+    assert "fallback provider failed too (ConnectError)" in response.json()["error"]["message"]
 
 
 def test_fallback_4xx_reaches_the_client_marked_fallback(upstream: FakeUpstream, provider: Provider) -> None:
