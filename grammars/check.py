@@ -2,12 +2,12 @@
 
 Usage::
 
-    python -m grammars.check [--language python|json] [--limit N] [--tokenizer DIR|byte]
+    python -m grammars.check [--language LANGUAGE] [--limit N] [--tokenizer DIR|byte]
                              [--min-size BYTES] [--max-size BYTES] [--show N] [--masks] [PATH ...]
 
-Without paths it checks this interpreter's stdlib ``*.py`` (Python) or the ``*.json`` files under
-site-packages (JSON), keeping files of 1-20 KB that are valid for the language (for Python: that
-``ast`` parses and that indent by exactly 4 spaces), so every miss is the grammar's.
+Without paths it checks the language's dev corpus (:mod:`grammars.corpus`: real files of 1-20 KB
+from several projects, each accepted by the language's own parser, :mod:`grammars.parsers`), so
+every miss is the grammar's. With paths it applies the same size window and parser filter to them.
 
 Why this exists: a grammar that compiles can still reject ordinary code (a greedy terminal, a missing
 construct), and the model is then forced into odd output. The accept rate on a corpus of real files,
@@ -25,19 +25,16 @@ from __future__ import annotations
 import argparse
 import ast
 import functools
-import io
-import json
 import sys
-import sysconfig
 import time
-import tokenize
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import llguidance
 
 import grammars
+from grammars import corpus, parsers
 
 #: The project's copy of the Qwen2.5 tokenizer (vocab.json, merges.txt, tokenizer_config.json).
 DEFAULT_TOKENIZER_DIR = Path(__file__).resolve().parents[1] / "app" / "tokenizer" / "qwen2.5-coder"
@@ -104,8 +101,11 @@ def validate(grammar_text: str) -> str:
 
 
 @functools.cache
-def _compiled(grammar_text: str) -> str:
-    """The llguidance grammar for a Lark text, compiled and validated once per text."""
+def compiled(grammar_text: str) -> str:
+    """The llguidance grammar for a Lark text, compiled and validated once per text.
+
+    Raises :class:`GrammarCompileError` with llguidance's message when the grammar is invalid.
+    """
     compiled = llguidance.grammar_from("lark", grammar_text)
     error = llguidance.LLMatcher.validate_grammar(compiled)
     if error:
@@ -140,7 +140,7 @@ def _matcher(
     key = (grammar_text, tokenizer)
     matcher, used = _matchers.get(key, (None, 0))
     if matcher is None or fresh or used + size > REBUILD_AFTER_BYTES:
-        matcher, used = llguidance.LLMatcher(tokenizer, _compiled(grammar_text), log_level=0), 0
+        matcher, used = llguidance.LLMatcher(tokenizer, compiled(grammar_text), log_level=0), 0
         if matcher.is_error():
             raise GrammarCompileError(matcher.get_error())
     _matchers[key] = (matcher, used + size)
@@ -188,7 +188,7 @@ def replay_with_masks(
     end. Returns the verdict and the mask times in seconds. Uses a fresh matcher (masks grow it).
     """
     tok = tokenizer if tokenizer is not None else byte_tokenizer()
-    matcher = llguidance.LLMatcher(tok, _compiled(grammar_text), log_level=0)
+    matcher = llguidance.LLMatcher(tok, compiled(grammar_text), log_level=0)
     data = source.encode("utf-8")
     tokens = [*tok.tokenize_bytes(data), tok.eos_token]
     times: list[float] = []
@@ -221,61 +221,36 @@ def uses_four_space_indentation(source: str) -> bool:
     """True for valid Python whose every indented block is exactly 4 more spaces (no tabs)."""
     try:
         ast.parse(source)
-        levels = [0]
-        for tok in tokenize.generate_tokens(io.StringIO(source).readline):
-            if tok.type == tokenize.INDENT:
-                if "\t" in tok.string or len(tok.string) != levels[-1] + 4:
-                    return False
-                levels.append(len(tok.string))
-            elif tok.type == tokenize.DEDENT:
-                levels.pop()
-    except (SyntaxError, tokenize.TokenError, IndentationError, ValueError):
+    except (SyntaxError, ValueError):
         return False
-    return True
+    return corpus.uses_four_space_indentation(source)
 
 
 def is_strict_json(source: str) -> bool:
     """True for RFC 8259 JSON (Python's json also takes NaN and Infinity, which the RFC does not)."""
-
-    def reject(constant: str) -> None:
-        raise ValueError(constant)
-
-    try:
-        json.loads(source, parse_constant=reject)
-    except ValueError:
-        return False
-    return True
+    return parsers.check("json", [source])[0] is None
 
 
-CORPUS_FILTERS = {"python": uses_four_space_indentation, "json": is_strict_json}
-
-
-def default_corpus(language: str) -> list[Path]:
-    """Where to look when no paths are given: the stdlib for Python, installed packages for JSON."""
-    stdlib = Path(sysconfig.get_paths()["stdlib"])
-    if language == "python":
-        return sorted(stdlib.glob("*.py"))
-    purelib = Path(sysconfig.get_paths()["purelib"])
-    return sorted(purelib.rglob("*.json"))
-
-
-def iter_corpus(
+def read_corpus(
     paths: Iterable[Path], language: str, min_size: int = MIN_SIZE, max_size: int = MAX_SIZE
-) -> Iterator[tuple[Path, str]]:
-    """Files within the size window that are valid for the language (so misses are the grammar's)."""
-    keep = CORPUS_FILTERS.get(language, lambda _text: True)
+) -> list[tuple[Path, str]]:
+    """Files under ``paths`` in the size window that the real parser accepts (so misses are the grammar's)."""
+    suffixes = corpus.SOURCES[language].suffixes if language in corpus.SOURCES else ("",)
+    found: list[tuple[Path, str]] = []
     for path in paths:
         files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
         for file in files:
-            size = file.stat().st_size
-            if not min_size <= size <= max_size:
+            if path.is_dir() and not file.name.endswith(suffixes):
+                continue
+            if not min_size <= file.stat().st_size <= max_size:
                 continue
             try:
-                text = file.read_text(encoding="utf-8")
+                found.append((file, file.read_text(encoding="utf-8")))
             except (UnicodeDecodeError, OSError):
                 continue
-            if keep(text):
-                yield file, text
+    verdicts = parsers.check(language, [text for _path, text in found])
+    convention = corpus.CONVENTIONS.get(language, lambda _text: True)
+    return [item for item, verdict in zip(found, verdicts, strict=True) if verdict is None and convention(item[1])]
 
 
 def _excerpt(text: str, verdict: Verdict) -> str:
@@ -298,9 +273,10 @@ def run(
     """Check the corpus, print a report, return the accept rate (with ``masks``: replay generation)."""
     grammar_name = grammars.get_info(language).name
     grammar_text = grammars.load(grammar_name)
-    files = list(iter_corpus(paths, language, *window))
-    if limit is not None:
-        files = files[:limit]
+    if paths:
+        files = read_corpus(paths, language, *window)[:limit]
+    else:
+        files = [(path, path.read_text(encoding="utf-8")) for path in corpus.files(language, limit, *window)]
     started = time.perf_counter()
     rejected: list[tuple[Path, str, Verdict]] = []
     mask_times: list[float] = []
@@ -355,9 +331,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     language = grammars.get_info(args.language).language
-    paths = args.paths or default_corpus(language)
     window = (args.min_size, args.max_size)
-    run(language, paths, args.limit, get_tokenizer(args.tokenizer), args.show, window, args.masks)
+    try:
+        run(language, args.paths, args.limit, get_tokenizer(args.tokenizer), args.show, window, args.masks)
+    except (corpus.CorpusUnavailableError, parsers.ParserUnavailableError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -1,0 +1,377 @@
+"""Dev corpora of real source files, written by others, for measuring the library grammars.
+
+Usage::
+
+    python -m grammars.corpus [LANGUAGE ...]          # files per project, per language
+    python -m grammars.corpus fetch [LANGUAGE ...]    # install what the corpora are read from
+
+Why the corpora are not in git: they are tens of megabytes of other projects' code, and every one of
+them is a package the registries here already serve. :data:`SOURCES` says, per language, which
+packages provide the files and where they land; ``fetch`` installs them (Debian packages need root).
+
+A corpus file is 1-20 KB (big enough to be real code, small enough to be one generation) and is
+accepted by the language's real parser (:mod:`grammars.parsers`), so every file a grammar rejects is
+the grammar's fault. Parser verdicts are cached on disk by content hash: the real parsers take
+minutes on a few thousand files and the files never change between runs.
+
+:func:`files` interleaves projects (one file from each in turn), so a ``limit`` still samples several
+projects instead of the first directory in alphabetical order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import itertools
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tokenize
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: Where fetched sources (npm packages) and the parser-verdict cache live.
+CACHE_DIR = Path(os.environ.get("MAZE_CORPUS_DIR", Path.home() / ".cache" / "maze-inference" / "corpus"))
+NPM_DIR = CACHE_DIR / "npm"
+#: Size window for corpus files, in bytes.
+MIN_SIZE = 1_000
+MAX_SIZE = 20_000
+
+#: Debian's Go toolchain; its standard library sources are the Go corpus and gofmt the Go parser.
+GO_APT = ("golang-go",)
+#: Debian-packaged Rust crates (their sources land in /usr/share/cargo/registry) from many authors.
+RUST_APT = (
+    "librust-serde-dev",
+    "librust-regex-dev",
+    "librust-syn-dev",
+    "librust-tokio-dev",
+    "librust-clap-dev",
+    "librust-rand-dev",
+    "librust-anyhow-dev",
+    "librust-itertools-dev",
+    "librust-log-dev",
+    "librust-bytes-dev",
+    "librust-hashbrown-dev",
+    "librust-nom-dev",
+    "librust-futures-util-dev",
+    "librust-chrono-dev",
+    "librust-rayon-dev",
+)
+#: npm packages that ship TypeScript sources (``src/``) or declarations; typescript is also the TS parser.
+NPM_PACKAGES = {
+    "typescript": "5.9.3",
+    "rxjs": "7.8.2",
+    "zod": "4.6.7",
+    "effect": "4.1.0",
+    "@tanstack/query-core": "5.108.4",
+}
+
+
+class CorpusUnavailableError(RuntimeError):
+    """The packages a corpus is read from are not installed; the message says how to get them."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where one language's corpus comes from.
+
+    ``projects`` maps a project name to the folders its files are read from; ``suffixes`` picks the
+    files; ``skip`` drops paths that are deliberately not ordinary code (test fixtures of parsers).
+    """
+
+    language: str
+    projects: Callable[[], dict[str, list[Path]]]
+    suffixes: tuple[str, ...]
+    install_hint: str
+    skip: tuple[str, ...] = field(default=())
+
+
+def _site_packages() -> Path:
+    return Path(sysconfig.get_paths()["purelib"])
+
+
+def _python_projects() -> dict[str, list[Path]]:
+    """CPython's stdlib (top level and packages) plus the third-party packages installed here."""
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    projects: dict[str, list[Path]] = {
+        "cpython": sorted(path for path in stdlib.iterdir() if path.name not in ("site-packages", "test"))
+    }
+    for name in ("fastapi", "starlette", "httpx", "pydantic", "click", "jinja2", "requests", "rich", "anyio"):
+        if (_site_packages() / name).is_dir():
+            projects[name] = [_site_packages() / name]
+    return projects
+
+
+#: Installed packages that ship JSON data (schemas, configs, test vectors), each a different author.
+JSON_PACKAGES = (
+    "vllm",
+    "jsonschema_specifications",
+    "litellm",
+    "botocore",
+    "cfnlint",
+    "pycountry",
+    "transformers",
+    "openapi_schema_validator",
+    "schemathesis",
+)
+
+
+def _json_projects() -> dict[str, list[Path]]:
+    """The JSON files of those of :data:`JSON_PACKAGES` that are installed here."""
+    return {name: [_site_packages() / name] for name in JSON_PACKAGES if (_site_packages() / name).is_dir()}
+
+
+def _go_projects() -> dict[str, list[Path]]:
+    """Each top-level package tree of the Go standard library (net, crypto, go, runtime, ...)."""
+    roots = sorted(Path("/usr/share").glob("go-1.*/src"))
+    if not roots:
+        return {}
+    src = roots[-1]
+    return {entry.name: [entry] for entry in sorted(src.iterdir()) if entry.is_dir()}
+
+
+def _rust_projects() -> dict[str, list[Path]]:
+    """Each crate Debian unpacked into /usr/share/cargo/registry (its name without the version)."""
+    projects: dict[str, list[Path]] = {}
+    for crate in sorted(Path("/usr/share/cargo/registry").glob("*-*")):
+        name = crate.name.rsplit("-", 1)[0]
+        projects.setdefault(name, [crate])  # sorted: keep one version of each crate
+    return projects
+
+
+def _typescript_projects() -> dict[str, list[Path]]:
+    """TypeScript sources shipped in npm packages, and the compiler's own lib declarations."""
+    modules = NPM_DIR / "node_modules"
+    folders = {
+        "rxjs": modules / "rxjs" / "src",
+        "zod": modules / "zod" / "src",
+        "effect": modules / "effect" / "src",
+        "tanstack-query-core": modules / "@tanstack" / "query-core" / "src",
+        "typescript-lib": modules / "typescript" / "lib",
+    }
+    return {name: [path] for name, path in folders.items() if path.is_dir()}
+
+
+def ziglang_dir() -> Path | None:
+    """The PyPI ``ziglang`` package folder (the zig binary and its lib/), or None when not installed."""
+    path = _site_packages() / "ziglang"
+    return path if (path / "lib").is_dir() else None
+
+
+def _zig_projects() -> dict[str, list[Path]]:
+    """Zig's standard library, split by its top-level namespaces, plus the compiler's own Zig code."""
+    root = ziglang_dir()
+    if root is None:
+        return {}
+    lib = root / "lib"
+    projects = {f"std.{entry.name}": [entry] for entry in sorted((lib / "std").iterdir()) if entry.is_dir()}
+    projects["std"] = [path for path in sorted((lib / "std").glob("*.zig"))]
+    for other in ("compiler", "compiler_rt", "init", "docs"):
+        if (lib / other).is_dir():
+            projects[other] = [lib / other]
+    return projects
+
+
+SOURCES: dict[str, Source] = {
+    "python": Source(
+        "python", _python_projects, (".py",), "nothing to install: the stdlib is always there", skip=("/test/",)
+    ),
+    "json": Source("json", _json_projects, (".json",), "nothing to install: site-packages ships JSON"),
+    "go": Source("go", _go_projects, (".go",), "apt-get install golang-go", skip=("/testdata/",)),
+    "rust": Source("rust", _rust_projects, (".rs",), f"apt-get install {' '.join(RUST_APT)}"),
+    "typescript": Source(
+        "typescript", _typescript_projects, (".ts",), "python -m grammars.corpus fetch typescript (npm install)"
+    ),
+    "zig": Source("zig", _zig_projects, (".zig",), "pip install ziglang"),
+}
+
+
+def uses_four_space_indentation(source: str) -> bool:
+    """True when every indented block is exactly 4 more spaces (no tabs): what python.lark encodes."""
+    try:
+        levels = [0]
+        for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+            if tok.type == tokenize.INDENT:
+                if "\t" in tok.string or len(tok.string) != levels[-1] + 4:
+                    return False
+                levels.append(len(tok.string))
+            elif tok.type == tokenize.DEDENT:
+                levels.pop()
+    except (SyntaxError, tokenize.TokenError, IndentationError, ValueError):
+        return False
+    return True
+
+
+#: Extra conditions beyond the real parser: a convention the grammar documents it requires.
+CONVENTIONS: dict[str, Callable[[str], bool]] = {"python": uses_four_space_indentation}
+
+
+def candidates(language: str, min_size: int = MIN_SIZE, max_size: int = MAX_SIZE) -> dict[str, list[Path]]:
+    """Files per project in the size window, before the parser filter (sorted, deterministic)."""
+    source = SOURCES[language]
+    projects = source.projects()
+    if not projects:
+        raise CorpusUnavailableError(f"no {language} corpus on this machine; install it with: {source.install_hint}")
+    found: dict[str, list[Path]] = {}
+    for name, roots in projects.items():
+        paths: list[Path] = []
+        for root in roots:
+            walk = [root] if root.is_file() else sorted(root.rglob("*"))
+            for path in walk:
+                posix = path.as_posix()
+                if not posix.endswith(source.suffixes) or any(part in posix for part in source.skip):
+                    continue
+                try:
+                    if path.is_file() and min_size <= path.stat().st_size <= max_size:
+                        paths.append(path)
+                except OSError:
+                    continue
+        if paths:
+            found[name] = paths
+    return found
+
+
+def _verdict_cache(language: str) -> Path:
+    return CACHE_DIR / "verdicts" / f"{language}.json"
+
+
+def _valid(language: str, paths: list[Path]) -> list[bool]:
+    """The real parser's verdict per file (cached by content hash), plus the language's conventions."""
+    from grammars import parsers  # the parsers need toolchains; the corpus listing does not
+
+    cache_file = _verdict_cache(language)
+    cache: dict[str, bool] = json.loads(cache_file.read_text()) if cache_file.is_file() else {}
+    texts: list[str | None] = []
+    keys: list[str] = []
+    for path in paths:
+        data = path.read_bytes()
+        keys.append(hashlib.sha256(data).hexdigest())
+        try:
+            texts.append(data.decode("utf-8"))
+        except UnicodeDecodeError:
+            texts.append(None)
+    unknown = [i for i, key in enumerate(keys) if key not in cache and texts[i] is not None]
+    if unknown:
+        verdicts = parsers.check(language, [texts[i] or "" for i in unknown])
+        for i, message in zip(unknown, verdicts, strict=True):
+            cache[keys[i]] = message is None
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        cache_file.write_text(json.dumps(cache, sort_keys=True))
+    convention = CONVENTIONS.get(language, lambda _text: True)
+    return [
+        text is not None and cache.get(key, False) and convention(text) for key, text in zip(keys, texts, strict=True)
+    ]
+
+
+def by_project(language: str, min_size: int = MIN_SIZE, max_size: int = MAX_SIZE) -> dict[str, list[Path]]:
+    """Corpus files per project: in the size window, UTF-8, accepted by the real parser."""
+    found = candidates(language, min_size, max_size)
+    flat = [path for paths in found.values() for path in paths]
+    valid = dict(zip(flat, _valid(language, flat), strict=True))
+    return {name: kept for name, paths in found.items() if (kept := [p for p in paths if valid[p]])}
+
+
+def files(language: str, limit: int | None = None, min_size: int = MIN_SIZE, max_size: int = MAX_SIZE) -> list[Path]:
+    """The corpus: valid files, one project after another in turn, at most ``limit`` of them.
+
+    Candidates are interleaved first and judged by the parser in chunks, so a small ``limit`` costs
+    a few parser runs rather than one per file of every project (rustfmt runs once per file).
+    """
+    found = candidates(language, min_size, max_size)
+    interleaved = [path for group in itertools.zip_longest(*found.values()) for path in group if path is not None]
+    wanted = len(interleaved) if limit is None else limit
+    chunk = max(64, wanted + wanted // 4)
+    kept: list[Path] = []
+    for start in range(0, len(interleaved), chunk):
+        batch = interleaved[start : start + chunk]
+        kept += [path for path, ok in zip(batch, _valid(language, batch), strict=True) if ok]
+        if len(kept) >= wanted:
+            break
+    return kept[:wanted]
+
+
+# ----------------------------------------------------------------------------- fetching
+
+
+def _apt_install(packages: tuple[str, ...]) -> None:
+    missing = [p for p in packages if subprocess.run(["dpkg", "-s", p], capture_output=True).returncode != 0]
+    if not missing:
+        return
+    if os.geteuid() != 0:
+        raise CorpusUnavailableError(f"run as root: apt-get install -y {' '.join(missing)}")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing], check=True, env=env)
+
+
+def _npm_install() -> None:
+    modules = NPM_DIR / "node_modules"
+    wanted = [f"{name}@{version}" for name, version in NPM_PACKAGES.items()]
+    have = all((modules / name / "package.json").is_file() for name in NPM_PACKAGES)
+    if have and all(
+        json.loads((modules / name / "package.json").read_text())["version"] == version
+        for name, version in NPM_PACKAGES.items()
+    ):
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        raise CorpusUnavailableError("npm is not installed (apt-get install npm, or install Node.js)")
+    NPM_DIR.mkdir(parents=True, exist_ok=True)
+    if not (NPM_DIR / "package.json").is_file():
+        (NPM_DIR / "package.json").write_text('{"name": "maze-corpus", "private": true}\n')
+    subprocess.run(
+        [npm, "install", "--no-audit", "--no-fund", "--ignore-scripts", "--save-exact", *wanted],
+        cwd=NPM_DIR,
+        check=True,
+    )
+
+
+FETCHERS: dict[str, Callable[[], None]] = {
+    "go": lambda: _apt_install(GO_APT),
+    "rust": lambda: _apt_install(RUST_APT),
+    "typescript": _npm_install,
+}
+
+
+def fetch(languages: list[str]) -> None:
+    """Install the packages the corpora (and, for Go and TypeScript, the parsers) come from."""
+    for language in languages:
+        FETCHERS.get(language, lambda: None)()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """List corpus sizes per project, or ``fetch`` what they are read from."""
+    parser = argparse.ArgumentParser(description="Dev corpora of real files for the library grammars.")
+    parser.add_argument("words", nargs="*", help="[fetch] [LANGUAGE ...] (default: every language)")
+    args = parser.parse_args(argv)
+    words = list(args.words)
+    fetching = bool(words) and words[0] == "fetch"
+    languages = words[1:] if fetching else words
+    languages = languages or list(SOURCES)
+    unknown = [lang for lang in languages if lang not in SOURCES]
+    if unknown:
+        print(f"unknown language {unknown[0]!r}; known: {', '.join(SOURCES)}", file=sys.stderr)
+        return 2
+    try:
+        if fetching:
+            fetch(languages)
+            return 0
+        for language in languages:
+            projects = by_project(language)
+            total = sum(len(paths) for paths in projects.values())
+            print(f"{language}: {total} files from {len(projects)} projects")
+            for name, paths in projects.items():
+                print(f"  {name}: {len(paths)}")
+    except (CorpusUnavailableError, subprocess.CalledProcessError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

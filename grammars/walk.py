@@ -1,0 +1,134 @@
+"""Random walks through a grammar: texts a model *could* be forced to write, for soundness checks.
+
+Corpus checks (:mod:`grammars.check`) show a grammar lets real code through; they cannot show it
+keeps bad code out. A random walk asks the other question: at every step take a random token from
+the llguidance mask (what vLLM would allow a model to sample), and once the grammar accepts, stop
+with high probability. Every finished walk is a text the grammar accepts, so it must be a program
+the language's real parser accepts (:mod:`grammars.parsers`); one that is not is a grammar bug.
+
+Uniformly random tokens mostly extend whatever lexeme is open (an identifier, a string), so walks
+also prefer single-byte tokens half of the time: those close brackets, strings and statements and
+let walks finish within a token budget. Walks that do not finish in time are dropped and counted;
+a grammar where most walks never finish is one a weak model can wander around in forever.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+from dataclasses import dataclass, field
+
+import llguidance
+import numpy as np
+
+from grammars import check
+
+__all__ = ["WalkReport", "sample", "walk"]
+
+
+@dataclass
+class WalkReport:
+    """Finished texts, how many walks ran out of tokens, and how many got stuck (empty mask)."""
+
+    texts: list[str] = field(default_factory=list)
+    unfinished: int = 0
+    stuck: int = 0
+    tokens: int = 0
+
+    @property
+    def attempts(self) -> int:
+        return len(self.texts) + self.unfinished + self.stuck
+
+
+@functools.cache
+def _token_lengths(tokenizer: llguidance.LLTokenizer) -> np.ndarray:
+    """Byte length of every token (specials count as 0 so they are never preferred)."""
+    lengths = np.zeros(tokenizer.vocab_size, dtype=np.int32)
+    for token in range(tokenizer.vocab_size):
+        if not tokenizer.is_special_token(token):
+            lengths[token] = len(tokenizer.decode_bytes([token]))
+    return lengths
+
+
+def _allowed(mask: bytes, vocab_size: int) -> np.ndarray:
+    bits = np.unpackbits(np.frombuffer(mask, dtype=np.uint8), bitorder="little")[:vocab_size]
+    return np.flatnonzero(bits)
+
+
+def _one_walk(
+    matcher: llguidance.LLMatcher,
+    tokenizer: llguidance.LLTokenizer,
+    rng: random.Random,
+    max_tokens: int,
+    stop_probability: float,
+    short_bias: float,
+) -> tuple[str | None, int, bool]:
+    """One walk from the start state: (text or None when unfinished, tokens used, stuck)."""
+    lengths = _token_lengths(tokenizer)
+    eos = tokenizer.eos_token
+    tokens: list[int] = []
+    matcher.reset()
+    while len(tokens) < max_tokens:
+        if matcher.is_accepting() and rng.random() < stop_probability:
+            return tokenizer.decode_bytes(tokens).decode("utf-8", errors="replace"), len(tokens), False
+        allowed = _allowed(matcher.compute_bitmask(), tokenizer.vocab_size)
+        allowed = allowed[(allowed != eos) & (lengths[allowed] > 0)]
+        if matcher.is_error() or allowed.size == 0:
+            if matcher.is_accepting() and not matcher.is_error():
+                return tokenizer.decode_bytes(tokens).decode("utf-8", errors="replace"), len(tokens), False
+            return None, len(tokens), True
+        if rng.random() < short_bias:
+            short = allowed[lengths[allowed] == 1]
+            if short.size:
+                allowed = short
+        token = int(allowed[rng.randrange(allowed.size)])
+        if not matcher.consume_token(token):
+            return None, len(tokens), True
+        tokens.append(token)
+    return None, len(tokens), False
+
+
+def walk(
+    grammar_text: str,
+    count: int,
+    *,
+    seed: int = 0,
+    tokenizer: llguidance.LLTokenizer | None = None,
+    max_tokens: int = 400,
+    stop_probability: float = 0.7,
+    short_bias: float = 0.5,
+    max_attempts: int | None = None,
+) -> WalkReport:
+    """Walk until ``count`` texts finish or ``max_attempts`` (default 4 x count) walks have run."""
+    tok = tokenizer if tokenizer is not None else check.get_tokenizer()
+    matcher = llguidance.LLMatcher(tok, check.compiled(grammar_text), log_level=0)
+    rng = random.Random(seed)
+    report = WalkReport()
+    attempts = max_attempts if max_attempts is not None else 4 * count
+    for index in range(attempts):
+        if len(report.texts) >= count:
+            break
+        if index and index % 50 == 0:  # lexer states accumulate in a matcher; start clean now and then
+            matcher = llguidance.LLMatcher(tok, check.compiled(grammar_text), log_level=0)
+        text, used, stuck = _one_walk(matcher, tok, rng, max_tokens, stop_probability, short_bias)
+        report.tokens += used
+        if text is not None:
+            report.texts.append(text)
+        elif stuck:
+            report.stuck += 1
+        else:
+            report.unfinished += 1
+    return report
+
+
+def sample(
+    grammar_text: str,
+    count: int,
+    *,
+    seed: int = 0,
+    tokenizer: llguidance.LLTokenizer | None = None,
+    max_tokens: int = 400,
+    **options: float,
+) -> list[str]:
+    """Up to ``count`` finished random walks through the grammar (see :func:`walk` for the counts)."""
+    return walk(grammar_text, count, seed=seed, tokenizer=tokenizer, max_tokens=max_tokens, **options).texts

@@ -1,0 +1,55 @@
+"""grammars.walk and grammars.sound: random walks stay inside the grammar and are judged by parsers."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+import grammars
+from grammars import check, sound, walk
+
+ARITH = 'start: expr\nexpr: NUM | "(" expr OP expr ")"\nOP: /[-+*]/\nNUM: /[0-9]{1,3}/\n'
+ARITH_RE = re.compile(r"^(?:[0-9]{1,3}|\(.*\))$")
+
+
+def test_walks_finish_and_every_text_is_accepted_by_the_grammar() -> None:
+    report = walk.walk(ARITH, 40, seed=1, tokenizer=check.byte_tokenizer())
+    assert len(report.texts) == 40
+    for text in report.texts:
+        assert check.accepts(ARITH, text) and ARITH_RE.match(text), text
+    assert len(set(report.texts)) > 10  # random, not one text forty times
+
+
+def test_walks_are_reproducible_from_the_seed() -> None:
+    first = walk.sample(ARITH, 10, seed=7, tokenizer=check.byte_tokenizer())
+    assert first == walk.sample(ARITH, 10, seed=7, tokenizer=check.byte_tokenizer())
+    assert first != walk.sample(ARITH, 10, seed=8, tokenizer=check.byte_tokenizer())
+
+
+def test_walks_that_cannot_finish_in_budget_are_counted_not_returned() -> None:
+    report = walk.walk('start: "a"* "b"\n', 5, seed=0, tokenizer=check.byte_tokenizer(), max_tokens=3, short_bias=0)
+    assert report.unfinished + len(report.texts) == report.attempts
+    assert all(text.endswith("b") and len(text) <= 3 for text in report.texts)
+
+
+def test_qwen_tokens_walk_through_the_json_grammar() -> None:
+    texts = walk.sample(grammars.load("json"), 10, seed=3)
+    assert len(texts) == 10
+
+    for text in texts:
+        json.loads(text)
+
+
+def test_sound_cli_reports_rate_and_fails_on_an_unsound_grammar(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert sound.main(["--language", "json", "-n", "20", "--tokenizer", "byte"]) == 0
+    assert "json: 20/20 finished walks parse (100.0%)" in capsys.readouterr().out
+    # A "JSON" grammar that also allows a trailing comma: the real parser catches it.
+    loose = 'start: "[" NUM ("," NUM)* ","? "]"\nNUM: /[0-9]/\n'
+    monkeypatch.setattr(grammars, "load", lambda _name: loose)
+    assert sound.main(["--language", "json", "-n", "30", "--tokenizer", "byte", "--show", "1"]) == 1
+    out = capsys.readouterr().out
+    assert "rejected by the json parser" in out and ",]" in out
