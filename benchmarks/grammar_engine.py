@@ -1,0 +1,255 @@
+"""Part 2: what each library grammar costs llguidance, with the Qwen2.5 tokenizer vLLM feeds it.
+
+Per grammar in ``grammars.names()`` (whatever exists at run time):
+
+* **compile**: Lark text to llguidance's grammar (``grammar_from``) plus ``validate_grammar``, and
+  building an ``LLMatcher`` on the Qwen tokenizer, which is what vLLM's guidance backend does per
+  request; and the first mask, which builds the lexer's initial states.
+* **mask time per token** along real files (``grammars.corpus``): each file is replayed as if the model
+  wrote it, computing the full-vocabulary token mask before every token, as vLLM does each step.
+  p50 / p99 / max over all tokens of all files, with how many files the grammar accepted.
+* **gateway validation** (``gateway.grammar_check.GrammarValidator``): cold (a fresh validator, so
+  llguidance compiles) and cached (the verdict from its hash-keyed cache, the usual case for library
+  grammars, which arrive on every request).
+"""
+
+from __future__ import annotations
+
+import ast
+import statistics
+import sysconfig
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import llguidance
+
+import grammars
+from gateway.grammar_check import GrammarValidator
+
+from .common import machine, machine_line, md_table, summary_ms, write_result
+
+
+@dataclass(frozen=True)
+class Config:
+    files_per_grammar: int = 12
+    #: Longest file replayed, in tokens: keeps the slowest grammar within the run's time budget.
+    max_tokens_per_file: int = 1500
+    compile_repeats: int = 3
+    cold_validations: int = 5
+    cached_validations: int = 2000
+
+
+QUICK = Config(
+    files_per_grammar=1, max_tokens_per_file=100, compile_repeats=1, cold_validations=1, cached_validations=20
+)
+
+
+def corpus_files(language: str, limit: int) -> tuple[list[tuple[str, str]], str]:
+    """Up to ``limit`` (name, text) pairs of real files for ``language``, and where they came from."""
+    try:
+        from grammars import corpus
+
+        paths = corpus.files(language, limit)
+        return [(str(p), p.read_text(encoding="utf-8")) for p in paths], "grammars.corpus"
+    except ImportError:
+        pass
+    except Exception as exc:  # a corpus that is not installed here: fall back or report none
+        if language not in ("python", "json"):
+            return [], f"no corpus ({type(exc).__name__}: {exc})"
+    return _fallback_files(language, limit), "stdlib / site-packages"
+
+
+def _fallback_files(language: str, limit: int) -> list[tuple[str, str]]:
+    """Python's stdlib (top level) or JSON files in site-packages, 1-20 KB, valid for the language."""
+    import json
+
+    if language == "python":
+        candidates = sorted(Path(sysconfig.get_paths()["stdlib"]).glob("*.py"))
+    elif language == "json":
+        candidates = sorted(Path(sysconfig.get_paths()["purelib"]).rglob("*.json"))
+    else:
+        return []
+    found: list[tuple[str, str]] = []
+    for path in candidates:
+        if not 1_000 <= path.stat().st_size <= 20_000:
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+            ast.parse(text) if language == "python" else json.loads(text)
+        except (SyntaxError, ValueError, UnicodeDecodeError):
+            continue
+        found.append((str(path), text))
+        if len(found) >= limit:
+            break
+    return found
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1e3, 3)
+
+
+def compile_times(text: str, tokenizer: llguidance.LLTokenizer, repeats: int) -> dict[str, float]:
+    lark, validate, build, first = [], [], [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        compiled = llguidance.grammar_from("lark", text)
+        t1 = time.perf_counter()
+        error = llguidance.LLMatcher.validate_grammar(compiled)
+        t2 = time.perf_counter()
+        matcher = llguidance.LLMatcher(tokenizer, compiled, log_level=0)
+        t3 = time.perf_counter()
+        matcher.compute_bitmask()
+        t4 = time.perf_counter()
+        if error or matcher.is_error():
+            raise RuntimeError(f"grammar does not compile: {error or matcher.get_error()}")
+        lark.append(t1 - t0)
+        validate.append(t2 - t1)
+        build.append(t3 - t2)
+        first.append(t4 - t3)
+    return {
+        "lark_to_llguidance_ms": _ms(statistics.median(lark)),
+        "validate_ms": _ms(statistics.median(validate)),
+        "matcher_build_ms": _ms(statistics.median(build)),
+        "first_mask_ms": _ms(statistics.median(first)),
+    }
+
+
+def replay(
+    compiled: str, text: str, tokenizer: llguidance.LLTokenizer, max_tokens: int
+) -> tuple[list[float], bool, int]:
+    """Mask times (s) before each token of ``text`` (cut at ``max_tokens``), whether every token (and
+    EOS, for a whole file) was allowed, and how many tokens were replayed."""
+    matcher = llguidance.LLMatcher(tokenizer, compiled, log_level=0)
+    tokens = tokenizer.tokenize_bytes(text.encode("utf-8"))
+    whole = len(tokens) <= max_tokens
+    tokens = [*tokens, tokenizer.eos_token] if whole else tokens[:max_tokens]
+    times: list[float] = []
+    for token in tokens:
+        started = time.perf_counter()
+        mask = matcher.compute_bitmask()
+        times.append(time.perf_counter() - started)
+        if matcher.is_error() or not mask[token // 8] >> (token % 8) & 1:
+            return times, False, len(times)
+        if token != tokenizer.eos_token:
+            matcher.consume_token(token)
+    return times, True, len(times)
+
+
+def validation_times(text: str, config: Config) -> dict[str, float]:
+    cold = []
+    for _ in range(config.cold_validations):
+        validator = GrammarValidator(16)
+        started = time.perf_counter()
+        message = validator.error_for("grammar", text)
+        cold.append(time.perf_counter() - started)
+        if message:
+            raise RuntimeError(f"the gateway rejects a library grammar: {message}")
+    validator = GrammarValidator(16)
+    validator.error_for("grammar", text)
+    cached = []
+    for _ in range(config.cached_validations):
+        started = time.perf_counter()
+        validator.error_for("grammar", text)
+        cached.append(time.perf_counter() - started)
+    return {
+        "cold_ms": _ms(statistics.median(cold)),
+        "cached_p50_us": round(statistics.median(cached) * 1e6, 2),
+        "cached_p99_us": round(sorted(cached)[int(len(cached) * 0.99) - 1 if len(cached) > 1 else 0] * 1e6, 2),
+    }
+
+
+def measure_grammar(name: str, tokenizer: llguidance.LLTokenizer, config: Config) -> dict[str, Any]:
+    text = grammars.load(name)
+    language = grammars.get_info(name).language
+    result: dict[str, Any] = {"language": language, "grammar_bytes": len(text.encode())}
+    result["compile"] = compile_times(text, tokenizer, config.compile_repeats)
+    result["gateway_validation"] = validation_times(text, config)
+    files, source = corpus_files(language, config.files_per_grammar)
+    compiled = llguidance.grammar_from("lark", text)
+    mask_times: list[float] = []
+    accepted = 0
+    tokens = 0
+    for _path, body in files:
+        times, ok, count = replay(compiled, body, tokenizer, config.max_tokens_per_file)
+        mask_times += times
+        accepted += ok
+        tokens += count
+    result["corpus"] = {"source": source, "files": len(files), "accepted": accepted, "tokens": tokens}
+    result["mask"] = summary_ms(mask_times) if mask_times else None
+    return result
+
+
+def markdown(data: dict[str, Any]) -> str:
+    rows = []
+    for name, r in data["grammars"].items():
+        c, v, corpus, mask = r["compile"], r["gateway_validation"], r["corpus"], r["mask"]
+        rows.append([
+            f"`{name}`",
+            f"{r['grammar_bytes'] / 1000:.1f}",
+            f"{c['lark_to_llguidance_ms'] + c['validate_ms']:.1f}",
+            f"{c['matcher_build_ms']:.1f}",
+            f"{c['first_mask_ms']:.1f}",
+            "—" if mask is None else f"{mask['p50_ms']:.3f} / {mask['p99_ms']:.2f} / {mask['max_ms']:.1f}",
+            f"{corpus['tokens']:,} tokens, {corpus['accepted']}/{corpus['files']} files",
+            f"{v['cold_ms']:.1f}",
+            f"{v['cached_p50_us']:.1f} / {v['cached_p99_us']:.1f}",
+        ])  # fmt: skip
+    table = md_table(
+        [
+            "grammar",
+            "KB",
+            "compile + validate (ms)",
+            "matcher build, Qwen (ms)",
+            "first mask (ms)",
+            "mask per token p50 / p99 / max (ms)",
+            "replayed",
+            "gateway validation cold (ms)",
+            "cached p50 / p99 (µs)",
+        ],
+        rows,
+    )
+    return (
+        "### Grammar engine (llguidance, Qwen2.5 tokenizer)\n\n"
+        f"{table}\n\nMachine: {machine_line(data['machine'])}. llguidance {data['versions']['llguidance']}. "
+        f"Files of 1-20 KB from {', '.join(sorted({r['corpus']['source'] for r in data['grammars'].values()}))}, "
+        f"at most {data['config']['files_per_grammar']} per grammar and "
+        f"{data['config']['max_tokens_per_file']} tokens per file.\n"
+    )
+
+
+def run(config: Config = Config(), out_dir: Path | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
+    from grammars.check import qwen_tokenizer
+
+    info = machine()
+    started = time.perf_counter()
+    tokenizer = qwen_tokenizer()
+    tokenizer_s = time.perf_counter() - started
+    results: dict[str, Any] = {}
+    for name in grammars.names():
+        t0 = time.perf_counter()
+        try:
+            results[name] = measure_grammar(name, tokenizer, config)
+        except RuntimeError as exc:  # a grammar being written right now may not compile yet
+            log(f"  {name}: skipped ({exc})")
+            continue
+        mask = results[name]["mask"]
+        log(
+            f"  {name}: {time.perf_counter() - t0:.1f} s"
+            + ("" if mask is None else f", mask p50 {mask['p50_ms']:.3f} ms over {mask['n']} tokens")
+        )
+    data = {
+        "benchmark": "grammar_engine",
+        "machine": {**info, "loadavg_after": [round(v, 2) for v in __import__("os").getloadavg()]},
+        "config": asdict(config),
+        "versions": {"llguidance": metadata.version("llguidance")},
+        "tokenizer_load_s": round(tokenizer_s, 1),
+        "seconds": round(time.perf_counter() - started, 1),
+        "grammars": results,
+    }
+    kwargs = {} if out_dir is None else {"out_dir": out_dir}
+    write_result("grammar", data, markdown(data), **kwargs)
+    return data

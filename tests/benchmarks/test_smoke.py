@@ -1,0 +1,85 @@
+"""Each benchmark runs end to end with tiny counts and writes results of the expected shape.
+
+No timing is asserted (the numbers of a tiny run mean nothing); what is asserted is that the scripts
+still run against today's gateway, grammars and profiles, that every stream arrived intact, and that
+every result file has the fields BENCHMARKS.md quotes. LiteLLM's proxy is left out: it lives in a
+separate venv that the full run installs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import grammars
+from app.profiles import PROFILES
+from benchmarks import decoding, gateway_overhead, gpu_ceiling, grammar_engine
+from benchmarks.plot import gateway_plot
+from tests.conftest import Stack
+
+
+def _read(out: Path, name: str) -> dict:
+    assert (out / f"{name}.md").read_text().startswith("### ")
+    return json.loads((out / f"{name}.json").read_text())
+
+
+def test_gateway_overhead(tmp_path: Path) -> None:
+    data = gateway_overhead.run(gateway_overhead.QUICK, tmp_path, log=lambda _line: None)
+    assert _read(tmp_path, "gateway") == json.loads(json.dumps(data))
+    assert set(data["targets"]) == {"direct", "gateway"}
+    for name, target in data["targets"].items():
+        assert target["errors"] == 0, name
+        assert target["stream_integrity"]["failed"] == 0, target["stream_integrity"]["first_failure"]
+        assert target["stream_integrity"]["ok"] == gateway_overhead.QUICK.stream_requests
+        assert target["latency_c1"]["n"] == gateway_overhead.QUICK.latency_requests
+        assert target["throughput_rps"] > 0
+    assert data["targets"]["gateway"]["cpu_ms_per_request"] is not None
+    assert set(data["added"]) == {"gateway"}
+    assert len(data["goals"]) == 3
+    png = gateway_plot(data, tmp_path / "gateway.png")
+    assert png.read_bytes().startswith(b"\x89PNG")
+
+
+def test_stream_integrity_check_finds_a_missing_chunk() -> None:
+    from benchmarks.fake_upstream import chunk_texts, stream_events
+
+    events = stream_events(4)
+    expected = chunk_texts(4)
+    assert gateway_overhead.stream_problem(b"".join(events), expected) == ""
+    assert "content" in gateway_overhead.stream_problem(b"".join(events[:1] + events[2:]), expected)
+    assert "[DONE]" in gateway_overhead.stream_problem(b"".join(events[:-1]), expected)
+
+
+def test_grammar_engine(tmp_path: Path) -> None:
+    data = grammar_engine.run(grammar_engine.QUICK, tmp_path, log=lambda _line: None)
+    assert _read(tmp_path, "grammar")["benchmark"] == "grammar_engine"
+    assert set(data["grammars"]) <= set(grammars.names())
+    assert {"python", "json"} <= set(data["grammars"])
+    for result in data["grammars"].values():
+        assert set(result["compile"]) == {"lark_to_llguidance_ms", "validate_ms", "matcher_build_ms", "first_mask_ms"}
+        assert set(result["gateway_validation"]) == {"cold_ms", "cached_p50_us", "cached_p99_us"}
+    assert data["grammars"]["python"]["mask"]["n"] > 0
+
+
+def test_gpu_ceiling(tmp_path: Path) -> None:
+    data = gpu_ceiling.run(tmp_path, log=lambda _line: None)
+    assert set(data["profiles"]) == {name for name, p in PROFILES.items() if p.gpu is not None}
+    for row in data["profiles"].values():
+        # More streams share each read of the weights: the concurrent bound is above the single one.
+        assert row["concurrent_tok_s"] >= row["single_stream_tok_s"]
+        assert row["kv_capacity_tokens"] > 0
+    assert _read(tmp_path, "gpu_ceiling")["context_tokens"] == gpu_ceiling.CONTEXT_TOKENS
+
+
+@pytest.mark.timeout(900)
+def test_decoding(stack: Stack, tmp_path: Path) -> None:
+    data = decoding.run(decoding.QUICK, tmp_path, log=lambda _line: None, base_url=stack.base_url, key=stack.api_key)
+    assert set(data["grammars"]) == set(decoding.QUICK.grammars)
+    for entry in data["grammars"].values():
+        for label in ("c1", "c8"):
+            assert entry[label]["constrained"]["tokens"] > 0
+            assert entry[label]["unconstrained"]["tokens"] > 0
+    assert data["batch"]["items"] == decoding.QUICK.batch_size
+    assert _read(tmp_path, "decoding")["batch"]["speedup"] > 0
