@@ -212,6 +212,7 @@ def rig(stack: Stack) -> Iterator[Rig]:
     provider = Provider()
     with ServerThread(provider.app()) as provider_server:
         settings = Settings(
+            api_keys=[],  # loopback only, whatever the environment says
             upstream_url=relay.url,
             served_model_name=stack.model,
             upstream_wait_seconds=3,
