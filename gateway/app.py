@@ -19,6 +19,7 @@ from .fallback import Fallback
 from .grammar_check import GrammarValidator
 from .limits import BodySizeLimitMiddleware, ConcurrencyLimitMiddleware, HeaderSizeLimitMiddleware
 from .metrics import Metrics, MetricsMiddleware
+from .openapi import install_openapi
 from .routes import maze, openai, service
 from .settings import Settings
 from .state import GatewayState
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTr
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    install_openapi(app)
     app.include_router(service.public)
     app.include_router(service.private)
     app.include_router(openai.router)

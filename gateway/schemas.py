@@ -76,3 +76,42 @@ class BatchGenerateRequest(BaseModel):
     max_concurrency: int | None = Field(
         default=None, ge=1, description="Most items in flight at once (capped by MAZE_MAX_BATCH_CONCURRENCY)."
     )
+
+
+class ErrorDetail(BaseModel):
+    message: str = Field(description="What went wrong and what to change.")
+    type: str = Field(description="OpenAI error type, e.g. invalid_request_error, authentication_error.")
+    param: str | None = Field(default=None, description="The request field at fault, when there is one.")
+    code: str | int | None = Field(default=None, description="A stable machine-readable code, when there is one.")
+
+
+class ErrorResponse(BaseModel):
+    """Every refusal, in OpenAI's shape; Maze's routes add ``success: false``."""
+
+    success: bool | None = Field(default=None, description="Only on /generate routes: always false here.")
+    error: ErrorDetail
+
+
+class GenerateMetadata(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    finish_reason: str | None = None
+    tokens: int = Field(description="Completion tokens (the older name Maze's provider also reads).")
+    tokens_generated: int
+    prompt_tokens: int
+    duration_seconds: float
+    grammar_constrained: bool
+    constraint: str | None = None
+    language: str | None = None
+    model: str | None = None
+
+
+class GenerateResponse(BaseModel):
+    success: bool
+    code: str = Field(description="The generated source text.")
+    metadata: GenerateMetadata
+
+
+class BatchGenerateResponse(BaseModel):
+    success: bool
+    results: list[GenerateResponse | ErrorResponse] = Field(description="One result per request, in order.")
