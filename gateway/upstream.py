@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -104,11 +105,11 @@ class Upstream:
     async def aclose(self) -> None:
         await self.client.aclose()
 
-    def _retrying(self, wait_seconds: float | None) -> AsyncRetrying:
+    def _retrying(self, wait_seconds: float | None, spent: float = 0.0) -> AsyncRetrying:
         budget = self.settings.upstream_wait_seconds if wait_seconds is None else wait_seconds
         return AsyncRetrying(
             retry=retry_if_exception_type(NOT_CONNECTED),
-            stop=stop_after_delay(budget),
+            stop=stop_after_delay(max(0.0, budget - spent)),
             wait=wait_exponential(multiplier=0.25, max=2.0),
             reraise=True,
         )
@@ -132,12 +133,30 @@ class Upstream:
         """One complete request/response, retried while the upstream is not accepting connections."""
         content = encode_json(json_body)
         headers = JSON_HEADERS if content is not None else None
+        request = self.client.build_request(method, path, content=content, headers=headers)
         try:
-            async for attempt in self._retrying(wait_seconds):
-                with attempt:
-                    return await self.client.request(method, path, content=content, headers=headers)
+            return await self._send(request, stream=False, wait_seconds=wait_seconds)
         except httpx.HTTPError as exc:
             raise translate(exc, self.settings) from exc
+
+    async def _send(self, request: httpx.Request, *, stream: bool, wait_seconds: float | None) -> httpx.Response:
+        """Send ``request``, retried with the policy while the upstream refuses connections.
+
+        The first attempt runs outside tenacity, whose bookkeeping costs about as much CPU as httpx's own
+        work per request. A refused first attempt is handed to tenacity as its first failure, so the
+        attempts, waits and deadline are exactly the policy's.
+        """
+        started = time.monotonic()
+        try:
+            return await self.client.send(request, stream=stream)
+        except NOT_CONNECTED as exc:
+            refused: Exception | None = exc
+        async for attempt in self._retrying(wait_seconds, spent=time.monotonic() - started):
+            with attempt:
+                if refused is not None:
+                    error, refused = refused, None
+                    raise error
+                return await self.client.send(request, stream=stream)
         raise AssertionError("unreachable")  # pragma: no cover
 
     @asynccontextmanager
@@ -149,11 +168,9 @@ class Upstream:
         Leaving the context closes the upstream connection, which is how vLLM learns that the
         client went away and aborts the generation.
         """
+        request = self.client.build_request("POST", path, json=json_body)
         try:
-            async for attempt in self._retrying(wait_seconds):
-                with attempt:
-                    request = self.client.build_request("POST", path, json=json_body)
-                    response = await self.client.send(request, stream=True)
+            response = await self._send(request, stream=True, wait_seconds=wait_seconds)
         except httpx.HTTPError as exc:
             raise translate(exc, self.settings) from exc
         try:
