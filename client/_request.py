@@ -52,16 +52,22 @@ def chat_request(
     temperature: float | None = None,
     top_p: float | None = None,
     stop: Sequence[str] | None = None,
+    seed: int | None = None,
     stream: bool = False,
 ) -> dict[str, Any]:
-    """Keyword arguments for ``chat.completions.create``; unset sampling options are left to the server."""
+    """Keyword arguments for ``chat.completions.create``; unset sampling options are left to the server.
+
+    Streams ask for a final usage chunk, so a stream's token count is the server's, not a count of deltas.
+    """
     messages = [{"role": "system", "content": system}] if system else []
     messages.append({"role": "user", "content": prompt})
     request: dict[str, Any] = {"model": model, "messages": messages, "stream": stream}
-    optional = {"max_tokens": max_tokens, "temperature": temperature, "top_p": top_p, "stop": stop}
+    optional = {"max_tokens": max_tokens, "temperature": temperature, "top_p": top_p, "stop": stop, "seed": seed}
     request.update({name: value for name, value in optional.items() if value is not None})
     if stop is not None:
         request["stop"] = list(stop)
+    if stream:
+        request["stream_options"] = {"include_usage": True}
     if extra_body:
         request["extra_body"] = extra_body
     return request

@@ -11,18 +11,21 @@ from ._request import chunk_delta
 class TextStream:
     """Iterates over the non-empty text deltas of a streamed chat completion.
 
-    After the loop, ``finish_reason`` says why it ended (``"stop"``, ``"length"``). ``close()`` (or ``with``)
-    drops the connection early, which makes the gateway abort the generation.
+    After the loop, ``finish_reason`` says why it ended (``"stop"``, ``"length"``) and ``usage`` holds the
+    server's token counts (``usage.completion_tokens``) when it sent them. ``close()`` (or ``with``) drops
+    the connection early, which makes the gateway abort the generation.
     """
 
     def __init__(self, stream: Any) -> None:
         self._stream = stream
         self.finish_reason: str | None = None
+        self.usage: Any = None
 
     def __iter__(self) -> Iterator[str]:
         for chunk in self._stream:
             delta, finish = chunk_delta(chunk)
             self.finish_reason = finish or self.finish_reason
+            self.usage = getattr(chunk, "usage", None) or self.usage
             if delta:
                 yield delta
 
@@ -37,16 +40,18 @@ class TextStream:
 
 
 class AsyncTextStream:
-    """The async twin of ``TextStream``: ``async for delta in stream``, then ``stream.finish_reason``."""
+    """The async twin of ``TextStream``: ``async for delta in stream``, then ``finish_reason`` and ``usage``."""
 
     def __init__(self, stream: Any) -> None:
         self._stream = stream
         self.finish_reason: str | None = None
+        self.usage: Any = None
 
     async def __aiter__(self) -> AsyncIterator[str]:
         async for chunk in self._stream:
             delta, finish = chunk_delta(chunk)
             self.finish_reason = finish or self.finish_reason
+            self.usage = getattr(chunk, "usage", None) or self.usage
             if delta:
                 yield delta
 
