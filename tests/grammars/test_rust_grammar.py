@@ -39,7 +39,8 @@ VALID = {
     "use_trees": "use std::collections::{HashMap, HashSet};\nuse std::io::{self, Read as _, Write};\n"
     "use super::*;\nuse crate::a::b as c;\nuse ::std::fmt;\npub(crate) use self::inner::{x, y::{z, w}};\n",
     "extern_crate": "extern crate alloc;\nextern crate self as my_crate;\n#[macro_use]\nextern crate log;\n",
-    "visibility": "pub struct A;\npub(crate) struct B;\npub(super) fn c() {}\npub(in crate::m) enum D {}\npub(self) type E = u8;\n",
+    "visibility": "pub struct A;\npub(crate) struct B;\npub(super) fn c() {}\npub(in crate::m) enum D {}\n"
+    "pub(self) type E = u8;\n",
     "struct_forms": "struct Unit;\nstruct Tuple(pub u8, pub(crate) String);\n"
     "#[derive(Debug, Clone)]\npub struct Named<'a, T: ?Sized + 'a> {\n    /// doc\n    pub name: &'a T,\n"
     "    #[serde(skip)]\n    count: usize,\n}\nstruct W<T>(T) where T: Copy;\n",
@@ -57,37 +58,48 @@ VALID = {
     "type_alias_const_static": "type R<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;\n"
     "const MAX: u32 = 1 << 10;\nconst _: () = ();\nstatic mut COUNT: AtomicUsize = AtomicUsize::new(0);\n",
     "modules": "mod a;\npub mod b {\n    #![allow(unused)]\n    pub fn f() {}\n}\n",
-    "extern_block": 'extern "C" {\n    fn abs(x: i32) -> i32;\n    static errno: i32;\n    fn printf(f: *const u8, ...) -> i32;\n}\n'
+    "extern_block": 'extern "C" {\n    fn abs(x: i32) -> i32;\n    static errno: i32;\n'
+    "    fn printf(f: *const u8, ...) -> i32;\n}\n"
     'pub unsafe extern "C" fn cb(p: *mut c_void) {}\n',
     "macro_rules": "macro_rules! square {\n    ($x:expr) => {\n        $x * $x\n    };\n"
     "    ($($t:tt)*) => {{ let v = vec![$($t)*]; v }};\n}\n#[macro_export]\nmacro_rules! m { () => () }\n",
-    "macro_invocations": "fn f() {\n    let v = vec![1, 2, 3];\n    assert_eq!(v.len(), 3, \"len was {}\", v.len());\n"
+    "macro_invocations": 'fn f() {\n    let v = vec![1, 2, 3];\n    assert_eq!(v.len(), 3, "len was {}", v.len());\n'
     '    let s = format!("{x:?} {0}", 1);\n    thread_local! { static X: u8 = 0; }\n    m!(a => b; c, d);\n}\n'
     "lazy_static::lazy_static! {\n    static ref RE: u8 = 1;\n}\nitem_macro!(struct X;);\n",
-    "quote_style_token_trees": "fn f() -> T {\n    quote! {\n        impl #impl_generics Trait for #name #ty_generics {\n"
+    "quote_style_token_trees": "fn f() -> T {\n    quote! {\n"
+    "        impl #impl_generics Trait for #name #ty_generics {\n"
     "            fn f(&self) -> &'static str { #s }\n        }\n    }\n}\n",
-    "closures": "fn f() {\n    let a = |x| x + 1;\n    let b = |x: u8, y: &str| -> u8 { x };\n    let c = move || a(1);\n"
-    "    let d = async move { 1 };\n    let e = async |x: u8| x;\n    v.iter().map(|&(a, b)| a + b).for_each(&mut |x| drop(x));\n}\n",
+    "closures": "fn f() {\n    let a = |x| x + 1;\n    let b = |x: u8, y: &str| -> u8 { x };\n"
+    "    let c = move || a(1);\n"
+    "    let d = async move { 1 };\n    let e = async |x: u8| x;\n"
+    "    v.iter().map(|&(a, b)| a + b).for_each(&mut |x| drop(x));\n}\n",
     "match_patterns": "fn f(x: Option<(u8, &str)>) -> u8 {\n    match x {\n        Some((0, _)) | None => 0,\n"
     "        Some((n @ 1..=9, s)) if s.is_empty() => n,\n        Some((10..=19 | 30, _)) => 2,\n"
     "        Some((b'a'..=b'z', \"lit\")) => 3,\n        Some((-1..=1, ref r)) => {\n            4\n        }\n"
     "        Some((n, _)) => match n {\n            _ => 5,\n        },\n    }\n}\n",
-    "patterns_destructuring": "fn f(&(a, b): &(u8, u8), [x, .., y]: [u8; 4]) {\n    let Point { x, y: ref mut yy, .. } = p;\n"
+    "patterns_destructuring": "fn f(&(a, b): &(u8, u8), [x, .., y]: [u8; 4]) {\n"
+    "    let Point { x, y: ref mut yy, .. } = p;\n"
     "    let [first, rest @ ..] = arr else { return };\n    let (mut a, _) = t;\n    if let S(a, ..) | T(a) = s {}\n"
-    "    match c { 'a'..='z' => {}\n        E::V { f: 0, .. } => {}\n        &mut [ref x, _] => {}\n        _ => {} }\n}\n",
+    "    match c { 'a'..='z' => {}\n        E::V { f: 0, .. } => {}\n        &mut [ref x, _] => {}\n"
+    "        _ => {} }\n}\n",
     "if_let_while_let_let_else": "fn f() {\n    if let Some(x) = opt {\n    } else if y > 0 {\n    } else {\n    }\n"
     "    while let Some(top) = stack.pop() {\n        continue;\n    }\n"
     "    let Ok(v) = s.parse::<u8>() else {\n        panic!();\n    };\n}\n",
-    "labeled_loops": "fn f() {\n    'outer: for i in 0..10 {\n        'inner: loop {\n            break 'outer;\n        }\n"
-    "        while i < 3 {\n            continue 'outer;\n        }\n    }\n    let v = 'b: {\n        break 'b 1;\n    };\n}\n",
+    "labeled_loops": "fn f() {\n    'outer: for i in 0..10 {\n        'inner: loop {\n"
+    "            break 'outer;\n        }\n"
+    "        while i < 3 {\n            continue 'outer;\n        }\n    }\n    let v = 'b: {\n"
+    "        break 'b 1;\n    };\n}\n",
     "operators_question_as_turbofish": "fn f() -> Result<(), E> {\n    let n = s.parse::<u32>()? as usize + 1;\n"
     "    let v = it.collect::<Vec<Vec<u8>>>();\n    let m = a << 2 | b & !c ^ d >> 1;\n    x += 1;\n    y <<= 2;\n"
     "    let r = &mut *p;\n    let q = &&x;\n    let ok = a == b && c != d || !e && f <= g;\n    Ok(())\n}\n",
     "ranges": "fn f() {\n    let a = 0..10;\n    let b = ..=5;\n    let c = x[1..];\n    let d = &s[i + 1..j - 1];\n"
     "    for k in 0..=n {}\n    let e = ..;\n    let g = (1..2).len();\n}\n",
-    "literals": "fn f() {\n    let a = [1u8, 0xFF, 0o17, 0b1010_1010, 1_000_000i64, 2.5e-3f32, 1e10, 3.0, 2., 7usize];\n"
-    "    let s = (\"esc \\\" \\n \\u{1F600} \\x41\", r\"raw \\d\", r#\"raw \"quoted\"\"#, b\"bytes\\x80\", br\"raw\");\n"
-    "    let c = ('a', '\\'', '\\n', '\\u{00e9}', 'é', b'x', b'\\'');\n    let m = \"multi\n    line \\\n    continued\";\n"
+    "literals": "fn f() {\n"
+    "    let a = [1u8, 0xFF, 0o17, 0b1010_1010, 1_000_000i64, 2.5e-3f32, 1e10, 3.0, 2., 7usize];\n"
+    '    let s = ("esc \\" \\n'
+    ' \\u{1F600} \\x41", r"raw \\d", r#"raw "quoted""#, b"bytes\\x80", br"raw");\n'
+    "    let c = ('a', '\\'', '\\n', '\\u{00e9}', 'é', b'x', b'\\'');\n    let m = \"multi\n    line \\\n"
+    '    continued";\n'
     "    let t = (true, false, 3.into(), 1.0.max(2.0), x.0.1);\n}\n",
     "chars_vs_lifetimes": "fn f<'a>(x: &'a str) -> Option<&'a char> {\n    let c = 'a';\n    let d = '\\'';\n"
     "    'l: loop {\n        break 'l;\n    }\n    None\n}\n",
@@ -95,7 +107,8 @@ VALID = {
     "async_await_unsafe": "async fn f() -> u8 {\n    let x = g().await?;\n    let y = unsafe { *ptr };\n"
     "    h(async { 1 }.await).await\n}\nunsafe fn u() {}\nunsafe impl Send for S {}\n",
     "dyn_impl_fn_pointers": "fn f(a: &dyn Fn(u8) -> u8, b: impl Into<String>, c: fn(u8) -> bool,\n"
-    '    d: unsafe extern "C" fn(*const u8), e: Box<dyn for<\'a> Fn(&\'a str) + Send>) -> impl Iterator<Item = u8> + \'_ {\n'
+    '    d: unsafe extern "C" fn(*const u8), '
+    "e: Box<dyn for<'a> Fn(&'a str) + Send>) -> impl Iterator<Item = u8> + '_ {\n"
     "    std::iter::empty()\n}\n",
     "qualified_paths": "fn f<T: Iterator>() -> <T as Iterator>::Item {\n    <T as Default>::default();\n"
     "    <Vec<u8>>::new();\n    T::Item::default()\n}\n",
@@ -106,7 +119,8 @@ VALID = {
     "block_like_statements": "fn f() {\n    if a {} else {}\n    match x {}\n    unsafe { g() }\n    loop { break }\n"
     "    { let y = 1; }\n    match x { _ => () }.unwrap();\n    m! { a }\n    x\n}\n",
     "attributes_on_statements_and_args": "#[cfg(test)]\nmod tests {\n    #[test]\n    fn t() {\n"
-    "        #[allow(unused)]\n        let x = 1;\n        f(\n            #[cfg(unix)]\n            a,\n            b,\n        );\n    }\n}\n",
+    "        #[allow(unused)]\n        let x = 1;\n        f(\n            #[cfg(unix)]\n            a,\n"
+    "            b,\n        );\n    }\n}\n",
     "casts": "fn f() {\n    let a = x as u8 as u32;\n    let b = (x as usize) < y;\n    let c = x as usize <= y;\n"
     "    let p = &v as *const _ as *mut u8;\n}\n",
     "specialization_and_auto_traits": "auto trait A {}\nimpl<T> S for T {\n    default fn f() {}\n}\n",
