@@ -10,8 +10,10 @@ at most `RestartPolicy.max_restarts` times per `window_s`; beyond that the gatew
 `serve` returns 1. If vLLM never became healthy, its first failure is final: a bad flag or a
 missing model fails the same way on every retry, so retrying only hides the error.
 
-Shutdown (SIGINT, SIGTERM, SIGHUP, or either side failing): stop uvicorn gracefully, then stop
-vLLM's whole process group (see process.py), then return. A second signal SIGKILLs vLLM at once.
+Shutdown (SIGINT, SIGTERM, SIGHUP, or either side failing): stop uvicorn gracefully (in-flight
+requests get `stop_grace_s`; streams still running a second before that end with an SSE error
+event), then stop vLLM's whole process group (see process.py), then return. A second signal
+SIGKILLs vLLM at once.
 """
 
 from __future__ import annotations
@@ -124,6 +126,7 @@ class _Supervisor:
         self.config = config
         self.app_factory = app_factory
         self.process: VllmProcess | None = None
+        self.app: Any = None
         self.stopping = asyncio.Event()
         self.signals_seen = 0
 
@@ -132,9 +135,10 @@ class _Supervisor:
         ensure_port_free(config.host, config.port)
         ensure_port_free(UPSTREAM_HOST, config.upstream_port)
         # Build the app before vLLM starts: a gateway configuration error should cost nothing.
+        self.app = self.app_factory(config)
         server = _GatewayServer(
             uvicorn.Config(
-                self.app_factory(config),
+                self.app,
                 host=config.host,
                 port=config.port,
                 lifespan="auto",
@@ -170,11 +174,26 @@ class _Supervisor:
             # app's lifespan startup raised; uvicorn then returns quietly instead of raising).
             exit_code = 1
             logger.error("the gateway stopped unexpectedly: %s", _describe(server_task))
+        drain_task = self._drain_streams()
         server.should_exit = True
         for task in (vllm_task, stop_task):
             task.cancel()
         await asyncio.gather(server_task, vllm_task, stop_task, return_exceptions=True)
+        if drain_task is not None:
+            drain_task.cancel()
         return exit_code
+
+    def _drain_streams(self) -> asyncio.Task[None] | None:
+        """Let in-flight streams run for most of the grace period, then end them with an error event.
+
+        uvicorn cancels whatever is left when ``timeout_graceful_shutdown`` runs out, which cuts a
+        stream mid-chunk; the gateway's drain (``gateway/drain.py``) ends them a second earlier with
+        an SSE error event instead. An app without one (a test stub) is simply left to uvicorn.
+        """
+        drain = getattr(getattr(self.app, "state", None), "drain", None)
+        if drain is None:
+            return None
+        return asyncio.create_task(drain.expire_after(max(0.0, self.config.stop_grace_s - 1.0)), name="drain")
 
     async def _supervise_vllm(self) -> None:
         """Start vLLM, wait until healthy, restart it when it dies. Returns only by raising."""

@@ -14,9 +14,12 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 
+from .disconnect import CancelOnDisconnectMiddleware
+from .drain import Drain
 from .errors import install_error_handlers
 from .fallback import Fallback
 from .grammar_check import GrammarValidator
+from .keepalive import KeepAliveMiddleware
 from .limits import BodySizeLimitMiddleware, ConcurrencyLimitMiddleware, HeaderSizeLimitMiddleware
 from .metrics import Metrics, MetricsMiddleware
 from .openapi import install_openapi
@@ -33,6 +36,7 @@ def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTr
     settings = settings or Settings()
     settings.check_exposure()
     metrics = Metrics()
+    drain = Drain()  # made with the app, not in the lifespan: the server's owner starts it on SIGTERM
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -44,6 +48,7 @@ def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTr
             validator=GrammarValidator(settings.grammar_cache_size),
             metrics=metrics,
             fallback=fallback,
+            drain=drain,
         )
         logger.info(
             "gateway ready; upstream %s; fallback %s; auth %s",
@@ -64,12 +69,21 @@ def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTr
         version="0.1.0",
         lifespan=lifespan,
     )
+    app.state.drain = drain
     install_error_handlers(app)
     install_openapi(app)
     app.include_router(service.public)
     app.include_router(service.private)
     app.include_router(openai.router)
     app.include_router(maze.router)
+    # Innermost first: a client disconnect cancels the handler (and so the upstream request) even
+    # while a kept-alive answer is waiting; both sit inside the limits and metrics below.
+    app.add_middleware(
+        KeepAliveMiddleware,
+        after_seconds=settings.keepalive_after_seconds,
+        interval_seconds=settings.keepalive_interval_seconds,
+    )
+    app.add_middleware(CancelOnDisconnectMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(
         ConcurrencyLimitMiddleware,

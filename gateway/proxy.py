@@ -67,6 +67,7 @@ async def forward_json(
 
 async def _relay(state: GatewayState, stack: AsyncExitStack, response: httpx.Response) -> AsyncIterator[bytes]:
     tail = b""
+    state.drain.track(response)
     try:
         async for chunk in response.aiter_raw():
             tail = (tail + chunk)[-64:]
@@ -78,10 +79,14 @@ async def _relay(state: GatewayState, stack: AsyncExitStack, response: httpx.Res
             state.metrics.upstream_errors.labels(str(error.status_code)).inc()
             yield sse_error_event(error)
     except httpx.HTTPError as exc:
-        error = translate(exc, state.settings)
+        if state.drain.expired:
+            error = UpstreamUnavailableError("the server is shutting down; retry the request")
+        else:
+            error = translate(exc, state.settings)
         state.metrics.upstream_errors.labels(str(error.status_code)).inc()
         yield sse_error_event(error)
     finally:
+        state.drain.untrack(response)
         # Shielded: on client disconnect this runs inside a cancelled scope, and the upstream
         # connection must still be closed so vLLM aborts the generation.
         with anyio.CancelScope(shield=True):

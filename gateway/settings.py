@@ -88,6 +88,14 @@ class Settings(BaseSettings):
     queue_wait_seconds: float = Field(default=30.0, ge=0)
     """Longest a queued request waits for a slot before it gets 429 + ``Retry-After``."""
 
+    keepalive_after_seconds: float = Field(default=120.0, ge=0)
+    """A non-streamed generation still unanswered after this long gets its 200 started at once,
+    followed by a space every ``keepalive_interval_seconds`` and then the JSON body (see
+    ``gateway/keepalive.py``): under Modal's 150 s limit on a response start. 0 turns it off."""
+
+    keepalive_interval_seconds: float = Field(default=10.0, gt=0)
+    """Seconds between the whitespace heartbeats of a kept-alive answer."""
+
     generate_system_prompt: str = (
         "You are a code generator. Answer with source code only: no prose, no Markdown fences."
     )

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from fastapi import Request
 
 from .constraints import ConstraintPolicy
+from .drain import Drain
 from .errors import UpstreamError
 from .fallback import Fallback
 from .grammar_check import GrammarValidator
@@ -23,6 +24,8 @@ class GatewayState:
     metrics: Metrics
     fallback: Fallback | None = None
     """The managed provider that serves JSON-only requests while vLLM cannot (``MAZE_FALLBACK_URL``)."""
+    drain: Drain = field(default_factory=Drain)
+    """Upstream streams in flight, closed with an error event when shutdown cannot wait for them."""
     _model_name: str | None = field(default=None)
 
     @property

@@ -43,7 +43,8 @@ TREE_SCRIPT = textwrap.dedent(
     """
 )
 
-#: Fake `python` for the "module" launcher: gets vLLM's argv, serves GET /health on --port.
+#: Fake `python` for the "module" launcher: gets vLLM's argv, serves GET /health and /v1/models on
+#: --port, and answers any POST with a slow endless-looking SSE stream (for shutdown tests).
 #: Behaviour from env: FAKE_VLLM_MODE = ok | crash-after-ready | fail, FAKE_VLLM_DELAY_S (before
 #: listening), FAKE_VLLM_CRASHES (crash-after-ready only this many times, then stay up),
 #: FAKE_VLLM_STARTS (file: one line appended per start, so tests can count restarts).
@@ -67,8 +68,30 @@ FAKE_VLLM_SCRIPT = textwrap.dedent(
 
     class Health(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
+            if self.path == "/v1/models":
+                body = b'{"object": "list", "data": [{"id": "fake", "object": "model"}]}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
             self.send_response(200 if self.path == "/health" else 404)
             self.end_headers()
+
+        def do_POST(self):  # any completion: a slow SSE stream, 10 chunks a second for 60 s
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.end_headers()
+            try:
+                for i in range(600):
+                    self.wfile.write(b'data: {"choices": [{"index": 0, "delta": {"content": "x"}}]}\\n\\n')
+                    self.wfile.flush()
+                    time.sleep(0.1)
+                self.wfile.write(b"data: [DONE]\\n\\n")
+            except (BrokenPipeError, ConnectionResetError):
+                pass
 
         def log_message(self, *args):
             pass

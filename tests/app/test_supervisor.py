@@ -6,6 +6,7 @@ The real pair (vLLM + gateway via `python -m app serve`) is covered by the share
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -116,6 +117,44 @@ def test_gateway_listens_while_vllm_loads_and_sigterm_stops_both(
     assert f"--port {config.upstream_port}" in starts
     assert "fake vllm start 1" in (tmp_path / "logs" / "vllm.log").read_text()
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers restored
+
+
+def test_sigterm_ends_running_streams_with_an_error_event_within_the_grace_period(
+    tmp_path: Path, fake_vllm: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real gateway in front of a fake vLLM that streams for a minute; SIGTERM after 3 chunks."""
+    monkeypatch.delenv("MAZE_API_KEYS", raising=False)
+    config = make_config(tmp_path, stop_grace_s=3.0)
+    gateway = f"http://127.0.0.1:{config.port}"
+    body = {"model": "fake", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+
+    async def scenario() -> tuple[list[str], float, int]:
+        task = asyncio.create_task(serve(config))
+        await wait_until(lambda: answers(f"{gateway}/ready"))
+        lines: list[str] = []
+        loop = asyncio.get_running_loop()
+        async with (
+            httpx.AsyncClient(timeout=30) as client,
+            client.stream("POST", f"{gateway}/v1/chat/completions", json=body) as response,
+        ):
+            assert response.status_code == 200
+            async for line in response.aiter_lines():
+                if not line:
+                    continue
+                lines.append(line)
+                if len(lines) == 3:
+                    signalled = loop.time()
+                    os.kill(os.getpid(), signal.SIGTERM)
+        ended_after = loop.time() - signalled
+        return lines, ended_after, await asyncio.wait_for(task, timeout=30)
+
+    lines, ended_after, exit_code = asyncio.run(scenario())
+    assert exit_code == 0
+    assert ended_after < config.stop_grace_s, "the stream outlived the grace period"
+    assert len(lines) > 3, "the stream should go on during the grace period"
+    last = json.loads(lines[-1].removeprefix("data: "))
+    assert "shutting down" in last["error"]["message"]
+    assert fake_vllm_pids() == []
 
 
 def test_vllm_crash_after_ready_is_restarted(tmp_path: Path, fake_vllm: Path, monkeypatch: pytest.MonkeyPatch) -> None:
