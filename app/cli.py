@@ -76,6 +76,14 @@ def _add_serve(subparsers: argparse._SubParsersAction[_Parser]) -> None:
         default=os.environ.get("MAZE_LOG_DIR"),
         help="write vLLM's output to DIR/vllm.log instead of the terminal",
     )
+    p.add_argument(
+        "--stop-grace",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="on SIGTERM, how long running requests may finish (streams still open a second before "
+        "the end get an error event), and how long vLLM gets to exit (default: %(default)s)",
+    )
     p.set_defaults(run=cmd_serve)
 
 
@@ -141,6 +149,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         upstream_port=args.upstream_port,
         served_model_name=args.served_model_name or default_name,
         log_dir=args.log_dir,
+        stop_grace_s=args.stop_grace,
     )
     return asyncio.run(serve(config))
 
