@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 import grammars
+from client import cli
 from client._cli_io import NOTICE
 
 from ..conftest import Stack, free_port
@@ -151,22 +152,57 @@ BAD_INPUTS = [
 ]
 
 
+def _argv_env(
+    argv: list[str], changes: dict[str, str | None], env: dict[str, str], files: Path
+) -> tuple[list[str], dict[str, str]]:
+    nobody = f"http://127.0.0.1:{free_port()}"
+    merged = {**env, **changes}
+    return [arg.format(files=files, nobody=nobody) for arg in argv], {k: v for k, v in merged.items() if v is not None}
+
+
+def _assert_one_line(code: int, stdout: str, stderr: str, expected_code: int, fragment: str) -> None:
+    assert code == expected_code, (code, stderr)
+    assert stdout == ""
+    lines = stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("maze-inference"), stderr
+    assert fragment in lines[0], lines[0]
+    assert "Traceback" not in stderr
+
+
 @pytest.mark.parametrize(("argv", "changes", "code", "fragment"), BAD_INPUTS)
 def test_each_bad_input_is_one_line_and_a_non_zero_exit(
-    argv: list[str], changes: dict[str, str | None], code: int, fragment: str, env: dict[str, str], files: Path
+    argv: list[str],
+    changes: dict[str, str | None],
+    code: int,
+    fragment: str,
+    env: dict[str, str],
+    files: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    run_env = {**env, **changes}
-    nobody = f"http://127.0.0.1:{free_port()}"
-    done = run_cli(
-        *(arg.format(files=files, nobody=nobody) for arg in argv),
-        env={name: value for name, value in run_env.items() if value is not None},
-    )
-    assert done.returncode == code, (done.returncode, done.stderr)
-    assert done.stdout == ""
-    lines = done.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("maze-inference"), done.stderr
-    assert fragment in lines[0], lines[0]
-    assert "Traceback" not in done.stderr
+    """In-process (``cli.main``), so eighteen cases cost no interpreter start-ups; an escaping exception fails."""
+    args, run_env = _argv_env(argv, changes, env, files)
+    for name in ("MAZE_ENDPOINT_URL", "MAZE_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in run_env.items():
+        if name.startswith("MAZE_"):
+            monkeypatch.setenv(name, value)
+    try:
+        exit_code = cli.main(args)
+    except SystemExit as exc:  # argparse's own exit, with its one line already written
+        exit_code = int(exc.code or 0)
+    captured = capsys.readouterr()
+    _assert_one_line(exit_code, captured.out, captured.err, code, fragment)
+
+
+@pytest.mark.parametrize("case", ["unknown-language", "unreachable", "bad-int", "no-key"])
+def test_bad_input_from_a_real_process(case: str, env: dict[str, str], files: Path) -> None:
+    """The same contract from the installed entry point's process: exit code, one line, no traceback."""
+    (param,) = [param for param in BAD_INPUTS if param.id == case]
+    argv, changes, code, fragment = param.values
+    args, run_env = _argv_env(argv, changes, env, files)  # type: ignore[arg-type]
+    done = run_cli(*args, env=run_env)
+    _assert_one_line(done.returncode, done.stdout, done.stderr, code, fragment)  # type: ignore[arg-type]
 
 
 def test_an_invalid_schema_is_the_servers_one_line(env: dict[str, str], tmp_path: Path) -> None:

@@ -33,6 +33,7 @@ def test_streamed_lark_grammar(maze: MazeClient) -> None:
     assert isinstance(stream, TextStream)
     text = "".join(stream)
     assert_obeys(ARITH, text, stream.finish_reason)
+    assert stream.usage is not None and 0 < stream.usage.completion_tokens <= 24  # the server's count, from the stream
 
 
 def test_generate_with_a_library_language_streamed(maze: MazeClient) -> None:
