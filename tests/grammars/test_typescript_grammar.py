@@ -39,6 +39,7 @@ VALID = {
     "statement_continues_on_next_line": "const y = items\n  .map((x) => x * 2)\n  .filter(Boolean)\n"
     "const z = a\n  ? b\n  : c\n",
     "call_on_next_line_is_a_call": "const v = f\n(1)\n",
+    "negation_starts_the_next_statement": "let x = y\n!z\n",
     "return_on_its_own_line": "function f() {\n  return\n}\n",
     "unions_intersections": "type A = string | number\ntype B =\n  | { kind: 'a' }\n  | { kind: 'b' }\n"
     "type C = A & B\n",
@@ -122,6 +123,8 @@ INVALID = {
     "trailing_separator": "const n = 1_\n",
     "unary_base_of_exponent": "const p = -2 ** 2\n",
     "unary_inside_exponent": "const p = 2 ** -x ** 2\n",
+    "postfix_glued_to_prefix": "a++++b\n",
+    "definite_assignment_glued": "let x!=1\n",
     "arrow_params_not_bindings": "const f = (1, 2) => 3\n",
     "as_on_next_line": "const y = x\nas T\n",
     "element_access_without_index": "a\n[]\n",
@@ -201,7 +204,7 @@ def test_random_walks_are_valid_typescript() -> None:
     Walks that stop less eagerly than the default, so that they get past the first statement.
     """
     texts = walk.sample(
-        TS, 40, seed=7, tokenizer=get_tokenizer(DEFAULT_TOKENIZER_DIR), max_tokens=200, stop_probability=0.3
+        TS, 40, seed=7, tokenizer=get_tokenizer(DEFAULT_TOKENIZER_DIR), max_tokens=150, stop_probability=0.5
     )
     assert len(texts) >= 30
     failures = [(t, m) for t, m in zip(texts, parsers.check("typescript", texts), strict=True) if m]
