@@ -23,6 +23,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 
 from .errors import BadRequestError, MazeError, UpstreamError, UpstreamTimeoutError, UpstreamUnavailableError
 from .settings import Settings
+from .transport import UpstreamTransport
 
 #: Errors that mean "nothing reached the upstream": safe to retry.
 NOT_CONNECTED = (httpx.ConnectError, httpx.ConnectTimeout)
@@ -97,7 +98,7 @@ class Upstream:
         self.client = httpx.AsyncClient(
             base_url=base_url or settings.upstream_url,
             headers=headers,
-            transport=transport,
+            transport=transport if transport is not None else UpstreamTransport(),
             timeout=httpx.Timeout(settings.upstream_timeout_seconds, connect=settings.upstream_connect_timeout_seconds),
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=256),
         )
