@@ -64,11 +64,20 @@ class Config:
     concurrency: int = 32
     chunks: int = 64
     warmup_requests: int = 200
+    #: Time box per phase, so a slow target (LiteLLM; any target on a loaded machine) sends fewer
+    #: requests instead of stretching the run.
+    phase_seconds: float = 4.0
     litellm: bool = True
 
 
 QUICK = Config(
-    rounds=1, latency_requests=20, stream_requests=3, throughput_seconds=0.3, warmup_requests=10, litellm=False
+    rounds=1,
+    latency_requests=20,
+    stream_requests=3,
+    throughput_seconds=0.3,
+    warmup_requests=10,
+    phase_seconds=60.0,
+    litellm=False,
 )
 
 
@@ -142,7 +151,7 @@ def _requests(port: int) -> tuple[bytes, bytes]:
 
 async def _warm(target: Target, config: Config, expected: list[str]) -> None:
     plain, streamed = _requests(target.port)
-    results = await loadgen.sequential(HOST, target.port, plain, config.warmup_requests, keep_body=True)
+    results = await loadgen.sequential(HOST, target.port, plain, config.warmup_requests, True, config.phase_seconds)
     problem = completion_problem(results[0].body, "".join(expected))
     if results[0].status != 200 or problem:
         raise RuntimeError(f"{target.name} answers wrongly: {results[0].status} {problem}")
@@ -157,14 +166,15 @@ async def _round(target: Target, config: Config, expected: list[str]) -> None:
     plain, streamed = _requests(target.port)
     pid = target.child.process.pid if target.child else None
     before = cpu_seconds(pid) if pid else 0.0
-    results = await loadgen.sequential(HOST, target.port, plain, config.latency_requests)
+    results = await loadgen.sequential(HOST, target.port, plain, config.latency_requests, False, config.phase_seconds)
     if pid:
         target.cpu_seconds += cpu_seconds(pid) - before
         target.cpu_requests += len(results)
     target.latency += [r.total_s for r in results]
     target.errors += sum(r.status != 200 for r in results)
 
-    for result in await loadgen.sequential(HOST, target.port, streamed, config.stream_requests, keep_body=True):
+    streams = await loadgen.sequential(HOST, target.port, streamed, config.stream_requests, True, config.phase_seconds)
+    for result in streams:
         target.ttfc.append(result.first_byte_s)
         target.stream_total.append(result.total_s)
         problem = "" if result.status == 200 else f"status {result.status}"
@@ -279,7 +289,11 @@ def markdown(data: dict[str, Any]) -> str:
         f"{table}\n\n{md_table(['goal', 'measured', 'verdict'], goal_rows)}\n\n"
         f"Machine: {machine_line(data['machine'])}. Versions: "
         + ", ".join(f"{k} {v}" for k, v in data["versions"].items())
-        + f". Rounds: {data['config']['rounds']}.\n"
+        + f". {data['config']['rounds']} rounds; per round and target at most "
+        f"{data['config']['latency_requests']} requests and {data['config']['stream_requests']} streams, "
+        f"{data['config']['phase_seconds']:g} s each, then {data['config']['throughput_seconds']:g} s at "
+        f"c={data['config']['concurrency']}; the load generator and the fake upstream on core 0, the proxy "
+        "alone on core 1.\n"
     )
 
 

@@ -117,11 +117,18 @@ def post_json(host: str, port: int, path: str, body: dict[str, object], headers:
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + payload
 
 
-async def sequential(host: str, port: int, request: bytes, count: int, keep_body: bool = False) -> list[Result]:
-    """``count`` requests one after another on one connection (concurrency 1)."""
+async def sequential(
+    host: str, port: int, request: bytes, count: int, keep_body: bool = False, max_seconds: float = float("inf")
+) -> list[Result]:
+    """``count`` requests one after another on one connection (concurrency 1), fewer if ``max_seconds``
+    run out first (at least one is always sent)."""
     conn = await Connection.open(host, port)
+    stop_at = time.perf_counter() + max_seconds
+    results: list[Result] = []
     try:
-        return [await conn.send(request, keep_body) for _ in range(count)]
+        while len(results) < count and (not results or time.perf_counter() < stop_at):
+            results.append(await conn.send(request, keep_body))
+        return results
     finally:
         conn.close()
 

@@ -17,7 +17,7 @@ def gateway_plot(data: dict[str, Any], path: Path) -> Path:
     targets = data["targets"]
     names = list(targets)
     colors = [COLORS.get(n, "#2ca02c") for n in names]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4.2))
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4.6))
 
     ax = axes[0]
     width = 0.38
@@ -50,7 +50,7 @@ def gateway_plot(data: dict[str, Any], path: Path) -> Path:
     ax.set_yscale("log")
     ax.set_xticks(list(xs), names)
     ax.set_ylabel("ms (log scale)")
-    ax.set_title(f"{data['config']['chunks']}-chunk stream p50: first chunk (light), all (solid)")
+    ax.set_title(f"{data['config']['chunks']}-chunk stream, p50\nfirst chunk (light), whole stream (solid)")
 
     fig.suptitle(f"Gateway overhead vs direct and LiteLLM proxy — {data['machine']['utc']}", fontsize=10)
     fig.tight_layout()
