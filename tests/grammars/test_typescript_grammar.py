@@ -124,6 +124,7 @@ INVALID = {
     "unary_base_of_exponent": "const p = -2 ** 2\n",
     "unary_inside_exponent": "const p = 2 ** -x ** 2\n",
     "postfix_glued_to_prefix": "a++++b\n",
+    "prefix_decrement_of_unary": "x = -- --y\n",
     "definite_assignment_glued": "let x!=1\n",
     "arrow_params_not_bindings": "const f = (1, 2) => 3\n",
     "as_on_next_line": "const y = x\nas T\n",
