@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import signal
+import threading
 import time
 
 import httpx
@@ -57,6 +58,32 @@ def test_client_disconnect_aborts_the_generation(stack: Stack) -> None:
             next(lines)
         assert running_requests(stack) == 1
     # The client is gone; vLLM must stop generating for it (3000 tokens would take ~20 s more).
+    assert wait_until(lambda: running_requests(stack) == 0, timeout=2.0), "vLLM still generating for nobody"
+    before = generated_tokens(stack)
+    time.sleep(0.5)
+    assert generated_tokens(stack) == before
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/generate"])
+def test_client_gone_before_a_non_streamed_answer_aborts_the_generation(stack: Stack, path: str) -> None:
+    """No response bytes flow until the end, so only the gateway's disconnect watch can notice."""
+    if path == "/generate":
+        body = {"prompt": "Write a long essay.", "max_tokens": 3000, "language": "python", "temperature": 1.0}
+    else:
+        body = {"model": stack.model, **LONG}
+    outcome: list[BaseException] = []
+
+    def impatient_client() -> None:  # gives up after 3 s without a byte and closes the connection
+        try:
+            httpx.post(f"{stack.base_url}{path}", json=body, headers=stack.headers, timeout=httpx.Timeout(30, read=3))
+        except httpx.HTTPError as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=impatient_client)
+    thread.start()
+    assert wait_until(lambda: running_requests(stack) == 1, timeout=3.0), "the generation never started"
+    thread.join(timeout=30)
+    assert outcome and isinstance(outcome[0], httpx.ReadTimeout)
     assert wait_until(lambda: running_requests(stack) == 0, timeout=2.0), "vLLM still generating for nobody"
     before = generated_tokens(stack)
     time.sleep(0.5)
