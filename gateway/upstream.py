@@ -169,7 +169,7 @@ class Upstream:
         Leaving the context closes the upstream connection, which is how vLLM learns that the
         client went away and aborts the generation.
         """
-        request = self.client.build_request("POST", path, json=json_body)
+        request = self.client.build_request("POST", path, content=encode_json(json_body), headers=JSON_HEADERS)
         try:
             response = await self._send(request, stream=True, wait_seconds=wait_seconds)
         except httpx.HTTPError as exc:
