@@ -26,6 +26,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -226,12 +227,23 @@ class StreamResult:
     error: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     body: str = ""
+    resent: bool = False
 
     def intact(self, chunks: int) -> bool:
         return self.status == 200 and self.done and self.error is None and self.text == expected_text(self.tag, chunks)
 
 
 async def stream_one(client: httpx.AsyncClient, tag: str, chunks: int, extra: dict[str, Any]) -> StreamResult:
+    """One stream; resent once if the connection fails before any response, as the openai SDK does
+    (a pooled connection the server closed for idleness fails that way, the request unseen)."""
+    result = await _stream_once(client, tag, chunks, extra)
+    if result.status == 0 and result.error and "before the response" in result.error:
+        result = await _stream_once(client, tag, chunks, extra)
+        result.resent = True
+    return result
+
+
+async def _stream_once(client: httpx.AsyncClient, tag: str, chunks: int, extra: dict[str, Any]) -> StreamResult:
     body = {"messages": [{"role": "user", "content": tag}], "max_tokens": chunks, "stream": True, **extra}
     phase = "before the response"
     try:
@@ -303,6 +315,7 @@ class SoakReport:
     rss_after: int
     seconds: float
     failures: dict[str, int] = field(default_factory=dict)
+    resent: int = 0
 
     def lines(self) -> list[str]:
         mib = 1024 * 1024
@@ -311,6 +324,7 @@ class SoakReport:
             f"gateway RSS:  {self.rss_before / mib:.1f} MiB after warm-up -> {self.rss_after / mib:.1f} MiB "
             f"after the run ({(self.rss_after - self.rss_before) / mib:+.1f} MiB)",
             f"wall time:    {self.seconds:.1f} s ({self.requests / self.seconds:.0f} streams/s)",
+            f"resent:       {self.resent} (connection closed before any response, sent again once)",
             *(f"  {count} x {reason}" for reason, count in sorted(self.failures.items())),
         ]
 
@@ -321,18 +335,21 @@ def soak(pair: Pair, requests: int, concurrency: int, chunks: int = 16, warmup: 
     rss_before = pair.gateway_rss()
     started = time.perf_counter()
     failures: dict[str, int] = {}
+    resent = 0
     done = 0
     while done < requests:
         batch = min(2_000, requests - done)  # rounds keep the client's own memory bounded
         results = asyncio.run(
             run_streams(pair.gateway_url, pair.headers, batch, concurrency, chunks=chunks, prefix=f"s{done}-")
         )
+        resent += sum(r.resent for r in results)
         for result in results:
             if (reason := failure(result, chunks)) is not None:
                 failures[reason] = failures.get(reason, 0) + 1
         done += batch
     lost = sum(failures.values())
-    return SoakReport(requests, lost, rss_before, pair.gateway_rss(), time.perf_counter() - started, failures)
+    elapsed = time.perf_counter() - started
+    return SoakReport(requests, lost, rss_before, pair.gateway_rss(), elapsed, failures, resent)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -341,14 +358,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=256)
     parser.add_argument("--chunks", type=int, default=16, help="content chunks per stream")
     parser.add_argument("--warmup", type=int, default=500)
+    parser.add_argument("--log", type=Path, help="keep the gateway's log in this file")
     parser.add_argument("--serve-fake", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_fake:
         serve_fake(args.serve_fake)
         return 0
     with contextlib.ExitStack() as stack:
-        log_dir = Path(stack.enter_context(__import__("tempfile").TemporaryDirectory()))
-        pair = stack.enter_context(gateway_pair(log_dir / "gateway.log", {"MAZE_MAX_CONCURRENT_REQUESTS": "1024"}))
+        log_path = args.log or Path(stack.enter_context(tempfile.TemporaryDirectory())) / "gateway.log"
+        pair = stack.enter_context(gateway_pair(log_path, {"MAZE_MAX_CONCURRENT_REQUESTS": "1024"}))
         report = soak(pair, args.requests, args.concurrency, args.chunks, args.warmup)
     print("\n".join(report.lines()))
     return 1 if report.lost else 0
