@@ -121,6 +121,8 @@ INVALID = {
     "number_then_member": "const n = 1.toString()\n",
     "leading_zero": "const n = 08\n",
     "trailing_separator": "const n = 1_\n",
+    "octal_escape": "const s = '\\1'\n",
+    "short_hex_escape_in_template": "const s = `\\x4`\n",
     "unary_base_of_exponent": "const p = -2 ** 2\n",
     "unary_inside_exponent": "const p = 2 ** -x ** 2\n",
     "postfix_glued_to_prefix": "a++++b\n",
