@@ -10,7 +10,7 @@ json        :func:`json.loads`, refusing NaN/Infinity (RFC 8259)
 go          ``gofmt -e`` (Debian golang-go)
 rust        ``rustfmt --edition 2021 --emit stdout`` (rustc's parser)
 typescript  the TypeScript compiler API's parse diagnostics (npm ``typescript``)
-zig         ``zig ast-check`` (PyPI ``ziglang``)
+zig         ``zig fmt --stdin``, the parser without AstGen's checks (PyPI ``ziglang``)
 ==========  ======================================================================
 
 :func:`check` takes a batch of texts so the slow ones can amortise process start-up: gofmt and the
@@ -133,7 +133,9 @@ def _zig(texts: list[str]) -> list[str | None]:
     if root is None:
         raise ParserUnavailableError("zig is not installed (pip install ziglang)")
     zig = str(root / "zig")
-    return _one_per_process(texts, ".zig", lambda path: [zig, "ast-check", str(path)])
+    # `zig fmt` is Zig's parser alone. `zig ast-check` adds AstGen, which also refuses unused locals,
+    # undeclared names and shadowing: facts about a whole program that no grammar can know.
+    return _one_per_process(texts, ".zig", lambda _path: [zig, "fmt", "--stdin"], stdin=True)
 
 
 #: Reads a JSON list of texts on stdin, prints a JSON list of the first parse diagnostic (or null) each.

@@ -37,7 +37,7 @@ def test_unknown_language_and_empty_batch() -> None:
     assert parsers.check("go", []) == []
 
 
-def test_zig_ast_check_is_the_judge_not_just_the_grammar() -> None:
-    """ast-check refuses unused locals: soundness of the Zig grammar is measured against that."""
-    verdict = parsers.check("zig", ["fn f() void {\n    const x = 1;\n}\n"])[0]
-    assert verdict is not None and "unused local constant" in verdict
+def test_zig_is_judged_by_its_parser_not_by_astgen() -> None:
+    """An unused local is a parse-valid file (ast-check would refuse it; no grammar can know that)."""
+    assert parsers.check("zig", ["fn f() void {\n    const x = 1;\n}\n", "fn f( void {}\n"])[0] is None
+    assert parsers.check("zig", ["fn f( void {}\n"])[0] is not None
