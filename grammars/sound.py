@@ -2,7 +2,8 @@
 
 Usage::
 
-    python -m grammars.sound [--language L] [-n 300] [--seed 0] [--max-tokens 400] [--tokenizer DIR|byte] [--show 5]
+    python -m grammars.sound [--language L] [-n 300] [--seed 0] [--max-tokens 400] [--min-tokens 0]
+                             [--stop-probability 0.7] [--tokenizer DIR|byte] [--show 5]
 
 Prints how many walks finished, how many the real parser accepted, and the first failures in full
 (each one is a text the grammar allows but the language does not: a grammar bug to fix).
@@ -36,13 +37,28 @@ class Soundness:
 
 
 def measure(
-    name: str, count: int, *, seed: int = 0, max_tokens: int = 400, tokenizer_dir: str | None = None
+    name: str,
+    count: int,
+    *,
+    seed: int = 0,
+    max_tokens: int = 400,
+    min_tokens: int = 0,
+    stop_probability: float = 0.7,
+    tokenizer_dir: str | None = None,
 ) -> Soundness:
     """Walk ``count`` finished samples through grammar ``name`` and judge each with the real parser."""
     info = grammars.get_info(name)
     tokenizer = check.get_tokenizer(tokenizer_dir) if tokenizer_dir is not None else check.get_tokenizer()
     started = time.perf_counter()
-    report = walk.walk(grammars.load(info.name), count, seed=seed, tokenizer=tokenizer, max_tokens=max_tokens)
+    report = walk.walk(
+        grammars.load(info.name),
+        count,
+        seed=seed,
+        tokenizer=tokenizer,
+        max_tokens=max_tokens,
+        min_tokens=min_tokens,
+        stop_probability=stop_probability,
+    )
     verdicts = parsers.check(info.language, report.texts)
     failures = [(text, message) for text, message in zip(report.texts, verdicts, strict=True) if message is not None]
     return Soundness(
@@ -57,12 +73,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-n", "--count", type=int, default=300, help="finished walks wanted (default 300)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-tokens", type=int, default=400, help="token budget per walk (default 400)")
+    parser.add_argument("--min-tokens", type=int, default=0, help="no stopping before this many tokens (default 0)")
+    parser.add_argument(
+        "--stop-probability",
+        type=float,
+        default=0.7,
+        help="chance of stopping at each accepting point (default 0.7); lower it for grammars that accept "
+        "an empty file, whose walks otherwise end almost at once",
+    )
     parser.add_argument("--tokenizer", default=None, help="Qwen tokenizer folder or 'byte' (default: Qwen)")
     parser.add_argument("--show", type=int, default=5, help="print at most N failing texts")
     args = parser.parse_args(argv)
     try:
         result = measure(
-            args.language, args.count, seed=args.seed, max_tokens=args.max_tokens, tokenizer_dir=args.tokenizer
+            args.language,
+            args.count,
+            seed=args.seed,
+            max_tokens=args.max_tokens,
+            min_tokens=args.min_tokens,
+            stop_probability=args.stop_probability,
+            tokenizer_dir=args.tokenizer,
         )
     except (grammars.UnknownGrammarError, parsers.ParserUnavailableError, check.GrammarCompileError) as error:
         print(f"error: {error}", file=sys.stderr)

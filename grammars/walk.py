@@ -62,6 +62,7 @@ def _one_walk(
     max_tokens: int,
     stop_probability: float,
     short_bias: float,
+    min_tokens: int = 0,
 ) -> tuple[str | None, int, bool]:
     """One walk from the start state: (text or None when unfinished, tokens used, stuck)."""
     lengths = _token_lengths(tokenizer)
@@ -69,7 +70,7 @@ def _one_walk(
     tokens: list[int] = []
     matcher.reset()
     while len(tokens) < max_tokens:
-        if matcher.is_accepting() and rng.random() < stop_probability:
+        if len(tokens) >= min_tokens and matcher.is_accepting() and rng.random() < stop_probability:
             return tokenizer.decode_bytes(tokens).decode("utf-8", errors="replace"), len(tokens), False
         allowed = _allowed(matcher.compute_bitmask(), tokenizer.vocab_size)
         allowed = allowed[(allowed != eos) & (lengths[allowed] > 0)]
@@ -98,8 +99,13 @@ def walk(
     stop_probability: float = 0.7,
     short_bias: float = 0.5,
     max_attempts: int | None = None,
+    min_tokens: int = 0,
 ) -> WalkReport:
-    """Walk until ``count`` texts finish or ``max_attempts`` (default 4 x count) walks have run."""
+    """Walk until ``count`` texts finish or ``max_attempts`` (default 4 x count) walks have run.
+
+    ``min_tokens`` keeps a walk from stopping before it has that many tokens: for grammars that
+    accept an empty or one-line file, most unconstrained walks would otherwise end right there.
+    """
     tok = tokenizer if tokenizer is not None else check.get_tokenizer()
     matcher = llguidance.LLMatcher(tok, check.compiled(grammar_text), log_level=0)
     rng = random.Random(seed)
@@ -110,7 +116,7 @@ def walk(
             break
         if index and index % 50 == 0:  # lexer states accumulate in a matcher; start clean now and then
             matcher = llguidance.LLMatcher(tok, check.compiled(grammar_text), log_level=0)
-        text, used, stuck = _one_walk(matcher, tok, rng, max_tokens, stop_probability, short_bias)
+        text, used, stuck = _one_walk(matcher, tok, rng, max_tokens, stop_probability, short_bias, min_tokens)
         report.tokens += used
         if text is not None:
             report.texts.append(text)

@@ -22,6 +22,12 @@ def test_walks_finish_and_every_text_is_accepted_by_the_grammar() -> None:
     assert len(set(report.texts)) > 10  # random, not one text forty times
 
 
+def test_min_tokens_keeps_walks_going_past_the_first_accepting_state() -> None:
+    texts = walk.sample('start: "a"+\n', 20, seed=2, tokenizer=check.byte_tokenizer(), min_tokens=5)
+    assert len(texts) == 20 and all(len(text) >= 5 for text in texts)
+    assert min(len(t) for t in walk.sample('start: "a"+\n', 20, seed=2, tokenizer=check.byte_tokenizer())) < 5
+
+
 def test_walks_are_reproducible_from_the_seed() -> None:
     first = walk.sample(ARITH, 10, seed=7, tokenizer=check.byte_tokenizer())
     assert first == walk.sample(ARITH, 10, seed=7, tokenizer=check.byte_tokenizer())
