@@ -25,18 +25,9 @@ import json
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .limits import GENERATION_PATHS
+
 DEFERRED_HEADER = "x-maze-deferred"
-#: Routes whose non-streamed answers may take long enough to need it (the generation routes).
-GENERATION_PATHS = frozenset(
-    {
-        "/v1/chat/completions",
-        "/v1/completions",
-        "/generate",
-        "/v1/generate",
-        "/generate/batch",
-        "/v1/generate/batch",
-    }
-)
 
 
 def _asks_for_stream(body: bytes) -> bool:
