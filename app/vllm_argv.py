@@ -27,6 +27,10 @@ MODULE_ENTRYPOINT = "vllm.entrypoints.openai.api_server"
 #: compile them with the same engine, or "valid here, rejected there" bugs appear.
 STRUCTURED_OUTPUTS_BACKEND = "guidance"
 
+#: vLLM's HTTP keep-alive, well above the gateway's upstream keep-alive so the gateway closes idle
+#: connections first (see vllm_env).
+VLLM_KEEPALIVE_SECONDS = 60
+
 #: Flags build_vllm_argv sets itself. A profile's extra_args may not repeat them, because vLLM only
 #: warns about duplicates and keeps the last one.
 OWNED_FLAGS: frozenset[str] = frozenset(
@@ -91,9 +95,15 @@ def vllm_env(profile: Profile, base: Mapping[str, str] = os.environ) -> dict[str
     The profile wins because its variables are requirements (e.g. HF_HUB_OFFLINE on a machine with
     no hub), not preferences. PYTHONUNBUFFERED makes vLLM's log reach its file as it happens, so the
     log tail in a VllmStartError is the real last word, not whatever the buffer had flushed.
+
+    vLLM's HTTP keep-alive is raised from 5 s to 60 s so that the gateway, which drops idle
+    connections after ``MAZE_UPSTREAM_KEEPALIVE_SECONDS`` (4 s), is always the side that closes one:
+    when both sides time out together, a request can go out on a connection the server has just
+    closed and fail before it started.
     """
     env = dict(base)
     env["PYTHONUNBUFFERED"] = "1"
+    env["VLLM_HTTP_TIMEOUT_KEEP_ALIVE"] = str(VLLM_KEEPALIVE_SECONDS)
     env.update(profile.env)
     return env
 

@@ -36,6 +36,8 @@ from typing import Any
 import httpx
 import psutil
 
+from app.vllm_argv import VLLM_KEEPALIVE_SECONDS
+
 Scope = dict[str, Any]
 MODEL = "fake-model"
 KEY = "sk-soak-0123456789abcdef"
@@ -126,10 +128,18 @@ def make_fake_openai() -> Any:
     return app
 
 
-def serve_fake(port: int) -> None:
+def serve_fake(port: int, keepalive_s: float = VLLM_KEEPALIVE_SECONDS) -> None:
+    """Serve the fake with ``keepalive_s`` of HTTP keep-alive: by default what maze gives vLLM."""
     import uvicorn
 
-    uvicorn.run(make_fake_openai(), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    uvicorn.run(
+        make_fake_openai(),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        timeout_keep_alive=int(keepalive_s),
+    )
 
 
 # --- processes ---------------------------------------------------------------------------------
@@ -179,13 +189,25 @@ class Pair:
 
 
 @contextlib.contextmanager
-def gateway_pair(log_path: Path, env: dict[str, str] | None = None) -> Iterator[Pair]:
+def gateway_pair(
+    log_path: Path, env: dict[str, str] | None = None, upstream_keepalive_s: float = VLLM_KEEPALIVE_SECONDS
+) -> Iterator[Pair]:
     """Start the fake upstream and ``python -m gateway`` (its stdout and stderr to ``log_path``)."""
     upstream_port, gateway_port = free_port(), free_port()
     root = Path(__file__).resolve().parent.parent
     base_env = {**os.environ, "PYTHONPATH": str(root), "PYTHONUNBUFFERED": "1"}
     upstream = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.soak", "--serve-fake", str(upstream_port)], cwd=root, env=base_env
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.soak",
+            "--serve-fake",
+            str(upstream_port),
+            "--upstream-keepalive",
+            str(upstream_keepalive_s),
+        ],
+        cwd=root,
+        env=base_env,
     )
     gateway_env = {
         **base_env,
@@ -359,14 +381,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chunks", type=int, default=16, help="content chunks per stream")
     parser.add_argument("--warmup", type=int, default=500)
     parser.add_argument("--log", type=Path, help="keep the gateway's log in this file")
+    parser.add_argument(
+        "--upstream-keepalive",
+        type=float,
+        default=VLLM_KEEPALIVE_SECONDS,
+        help="the fake upstream's HTTP keep-alive in seconds (default: what maze gives vLLM; "
+        "5 is vLLM's own default, as an upstream maze did not launch has)",
+    )
     parser.add_argument("--serve-fake", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_fake:
-        serve_fake(args.serve_fake)
+        serve_fake(args.serve_fake, args.upstream_keepalive)
         return 0
     with contextlib.ExitStack() as stack:
         log_path = args.log or Path(stack.enter_context(tempfile.TemporaryDirectory())) / "gateway.log"
-        pair = stack.enter_context(gateway_pair(log_path, {"MAZE_MAX_CONCURRENT_REQUESTS": "1024"}))
+        limits = {"MAZE_MAX_CONCURRENT_REQUESTS": "1024"}
+        pair = stack.enter_context(gateway_pair(log_path, limits, args.upstream_keepalive))
         report = soak(pair, args.requests, args.concurrency, args.chunks, args.warmup)
     print("\n".join(report.lines()))
     return 1 if report.lost else 0

@@ -43,6 +43,12 @@ class Settings(BaseSettings):
 
     upstream_connect_timeout_seconds: float = 5.0
 
+    upstream_keepalive_seconds: float = 4.0
+    """An idle upstream connection is dropped after this long. It must be shorter than the upstream
+    server's own keep-alive, or the gateway can send a request down a connection the server is closing
+    at that moment, and the request fails before it started. vLLM's default is 5 s
+    (``VLLM_HTTP_TIMEOUT_KEEP_ALIVE``); the vLLM that maze launches gets 60 s."""
+
     retry_after_seconds: int = 10
     """Value of ``Retry-After`` on 503 answers while the upstream is unavailable."""
 

@@ -98,7 +98,7 @@ class Upstream:
         self.client = httpx.AsyncClient(
             base_url=base_url or settings.upstream_url,
             headers=headers,
-            transport=transport if transport is not None else UpstreamTransport(),
+            transport=transport if transport is not None else UpstreamTransport(settings.upstream_keepalive_seconds),
             timeout=httpx.Timeout(settings.upstream_timeout_seconds, connect=settings.upstream_connect_timeout_seconds),
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=256),
         )

@@ -104,6 +104,15 @@ def test_vllm_env_layers_the_profile_over_the_base() -> None:
     assert env["PYTHONUNBUFFERED"] == "1"
 
 
+def test_vllm_keeps_idle_connections_longer_than_the_gateway() -> None:
+    # The side that closes an idle connection must be the gateway, or a request can be sent down a
+    # connection vLLM is closing at that instant.
+    from gateway import Settings
+
+    env = vllm_env(CPU_TINY, base={})
+    assert int(env["VLLM_HTTP_TIMEOUT_KEEP_ALIVE"]) >= 2 * Settings().upstream_keepalive_seconds
+
+
 @pytest.fixture(scope="module")
 def vllm_parser() -> Any:
     """vLLM 0.32's own `api_server` argument parser (importing it takes ~15 s on CPU)."""

@@ -104,6 +104,32 @@ async def test_a_request_and_keep_alive(server: Server) -> None:
     assert server.requests == [b"/ok"] * 3
 
 
+async def test_an_idle_connection_is_dropped_after_the_keepalive(server: Server) -> None:
+    # The gateway must close idle connections before the upstream server does (see settings).
+    connections: list[int] = []
+    handle = server.handle
+
+    async def counting(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(1)
+        await handle(reader, writer)
+
+    server.handle = counting  # type: ignore[method-assign]
+    listener = await asyncio.start_server(server.handle, "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    async with (
+        listener,
+        httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", transport=UpstreamTransport(keepalive_expiry=0.3)
+        ) as client,
+    ):
+        await client.post("/ok", json={})
+        await client.post("/ok", json={})
+        assert len(connections) == 1, "back-to-back requests share one connection"
+        await asyncio.sleep(0.6)
+        await client.post("/ok", json={})
+        assert len(connections) == 2, "a connection idle past the keep-alive is not reused"
+
+
 async def test_refused_connection_is_a_connect_error() -> None:
     with __import__("socket").socket() as sock:
         sock.bind(("127.0.0.1", 0))
