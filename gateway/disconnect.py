@@ -13,6 +13,8 @@ It must be the only reader of ``receive()`` after the body: the handler (and Sta
 
 from __future__ import annotations
 
+import asyncio
+
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -48,23 +50,21 @@ class CancelOnDisconnectMiddleware:
                 response_done = True
             await send(message)
 
-        failure: Exception | None = None
-        async with anyio.create_task_group() as group:
+        scope_of_request = anyio.CancelScope()
 
-            async def watch() -> None:
-                await body_read.wait()
-                while (await receive())["type"] != "http.disconnect":
-                    pass
-                disconnected.set()
-                if not response_done:  # after the response, a "disconnect" is only the cycle ending
-                    group.cancel_scope.cancel()
+        async def watch() -> None:
+            await body_read.wait()
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            disconnected.set()
+            if not response_done:  # after the response, a "disconnect" is only the cycle ending
+                scope_of_request.cancel()
 
-            group.start_soon(watch)
-            try:
+        # A bare asyncio task, not an anyio task group: ending the watcher is then a cheap
+        # ``Task.cancel()``, where cancelling an anyio scope formats the task's repr on every request.
+        watcher = asyncio.get_running_loop().create_task(watch())
+        try:
+            with scope_of_request:
                 await self.app(scope, app_receive, app_send)
-            except Exception as exc:  # re-raised below, not wrapped in the task group's ExceptionGroup
-                failure = exc
-            finally:
-                group.cancel_scope.cancel()
-        if failure is not None:
-            raise failure
+        finally:
+            watcher.cancel()

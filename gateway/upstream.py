@@ -95,10 +95,13 @@ class Upstream:
         key = settings.upstream_api_key if base_url is None else api_key
         if key:
             headers["Authorization"] = f"Bearer {key}"
+        url = base_url or settings.upstream_url
+        if transport is None:
+            transport = UpstreamTransport(settings.upstream_keepalive_seconds, base_url=url)
         self.client = httpx.AsyncClient(
-            base_url=base_url or settings.upstream_url,
+            base_url=url,
             headers=headers,
-            transport=transport if transport is not None else UpstreamTransport(settings.upstream_keepalive_seconds),
+            transport=transport,
             timeout=httpx.Timeout(settings.upstream_timeout_seconds, connect=settings.upstream_connect_timeout_seconds),
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=256),
         )

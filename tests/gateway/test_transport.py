@@ -15,7 +15,7 @@ import pytest
 
 from gateway import Settings
 from gateway.errors import UpstreamUnavailableError
-from gateway.transport import UpstreamTransport
+from gateway.transport import UpstreamTransport, env_proxy
 from gateway.upstream import NOT_CONNECTED, Upstream
 
 pytestmark = pytest.mark.anyio
@@ -49,8 +49,10 @@ class Server:
                     0,
                 )
                 await reader.readexactly(length)
-                path = head.split(b" ")[1]
-                self.requests.append(path)
+                target = head.split(b" ")[1]
+                self.requests.append(target)
+                # Through a proxy the target is absolute ("http://host:port/ok"): serve its path.
+                path = b"/" + target.split(b"/", 3)[3] if target.startswith(b"http://") else target
                 if path == b"/ok":
                     writer.write(
                         b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s"
@@ -128,6 +130,28 @@ async def test_an_idle_connection_is_dropped_after_the_keepalive(server: Server)
         await asyncio.sleep(0.6)
         await client.post("/ok", json={})
         assert len(connections) == 2, "a connection idle past the keep-alive is not reused"
+
+
+def test_the_environment_proxy_is_looked_up_for_the_upstream(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "http://user:pw@proxy.internal:3128")
+    monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1")
+    proxy = env_proxy("http://vllm.example:8000")
+    assert proxy is not None and proxy.url == httpx.URL("http://proxy.internal:3128") and proxy.auth == ("user", "pw")
+    assert env_proxy("http://127.0.0.1:8001") is None, "NO_PROXY is honoured"
+    monkeypatch.delenv("HTTP_PROXY")
+    assert env_proxy("http://vllm.example:8000") is None
+
+
+async def test_requests_go_through_the_environment_proxy(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The raw server plays the proxy: it sees the absolute URL of the upstream in the request line.
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{server.port}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    upstream = "http://upstream.invalid:8000"
+    async with httpx.AsyncClient(base_url=upstream, transport=UpstreamTransport(base_url=upstream)) as client:
+        response = await client.post("/ok", json={})
+    assert response.json() == {"ok": True}
+    assert server.requests == [b"http://upstream.invalid:8000/ok"]
 
 
 async def test_refused_connection_is_a_connect_error() -> None:
