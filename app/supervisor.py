@@ -174,7 +174,7 @@ class _Supervisor:
             # app's lifespan startup raised; uvicorn then returns quietly instead of raising).
             exit_code = 1
             logger.error("the gateway stopped unexpectedly: %s", _describe(server_task))
-        drain_task = self._drain_streams()
+        drain_task = self._drain_requests()
         server.should_exit = True
         for task in (vllm_task, stop_task):
             task.cancel()
@@ -183,12 +183,13 @@ class _Supervisor:
             drain_task.cancel()
         return exit_code
 
-    def _drain_streams(self) -> asyncio.Task[None] | None:
-        """Let in-flight streams run for most of the grace period, then end them with an error event.
+    def _drain_requests(self) -> asyncio.Task[None] | None:
+        """Let in-flight requests run for most of the grace period, then end them with an answer.
 
         uvicorn cancels whatever is left when ``timeout_graceful_shutdown`` runs out, which cuts a
-        stream mid-chunk; the gateway's drain (``gateway/drain.py``) ends them a second earlier with
-        an SSE error event instead. An app without one (a test stub) is simply left to uvicorn.
+        stream mid-chunk and closes a waiting request's connection without a response; the gateway's
+        drain (``gateway/drain.py``) ends them a second earlier, streams with an SSE error event and
+        waiting requests with 503 + ``Retry-After``. An app without one (a test stub) is left to uvicorn.
         """
         drain = getattr(getattr(self.app, "state", None), "drain", None)
         if drain is None:

@@ -36,7 +36,8 @@ def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTr
     settings = settings or Settings()
     settings.check_exposure()
     metrics = Metrics()
-    drain = Drain()  # made with the app, not in the lifespan: the server's owner starts it on SIGTERM
+    # Made with the app, not in the lifespan: the server's owner starts it on SIGTERM.
+    drain = Drain(settings.retry_after_seconds)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -202,7 +202,13 @@ async def send(state: GatewayState, path: str, body: dict[str, Any], constraint:
     """POST ``body`` to the primary, or to the fallback when the primary cannot answer and may be replaced.
 
     ``body`` may omit ``model``: the primary's served model is filled in, the fallback's model replaces it.
+    A server shutting down ends the wait with 503 (see :mod:`gateway.drain`).
     """
+    with state.drain.cutoff():
+        return await _send(state, path, body, constraint)
+
+
+async def _send(state: GatewayState, path: str, body: dict[str, Any], constraint: Constraint | None) -> Served:
     fallback = state.fallback
     if fallback is None:
         response = await state.upstream.request("POST", path, json_body=await _primary_body(state, body, None))

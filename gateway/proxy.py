@@ -79,10 +79,7 @@ async def _relay(state: GatewayState, stack: AsyncExitStack, response: httpx.Res
             state.metrics.upstream_errors.labels(str(error.status_code)).inc()
             yield sse_error_event(error)
     except httpx.HTTPError as exc:
-        if state.drain.expired:
-            error = UpstreamUnavailableError("the server is shutting down; retry the request")
-        else:
-            error = translate(exc, state.settings)
+        error = state.drain.shutting_down() if state.drain.expired else translate(exc, state.settings)
         state.metrics.upstream_errors.labels(str(error.status_code)).inc()
         yield sse_error_event(error)
     finally:

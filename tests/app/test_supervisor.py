@@ -157,6 +157,40 @@ def test_sigterm_ends_running_streams_with_an_error_event_within_the_grace_perio
     assert fake_vllm_pids() == []
 
 
+def test_sigterm_answers_a_waiting_non_streamed_request_with_503_within_the_grace_period(
+    tmp_path: Path, fake_vllm: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fake vLLM takes a minute to answer; SIGTERM half a second into the request."""
+    monkeypatch.delenv("MAZE_API_KEYS", raising=False)
+    config = make_config(tmp_path, stop_grace_s=3.0)
+    gateway = f"http://127.0.0.1:{config.port}"
+    body = {"model": "fake", "messages": [{"role": "user", "content": "hi"}]}
+
+    async def scenario() -> tuple[httpx.Response, float, int]:
+        task = asyncio.create_task(serve(config))
+        await wait_until(lambda: answers(f"{gateway}/ready"))
+        loop = asyncio.get_running_loop()
+
+        async def signal_soon() -> float:
+            await asyncio.sleep(0.5)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return loop.time()
+
+        signaller = asyncio.create_task(signal_soon())
+        async with httpx.AsyncClient(timeout=30) as client:
+            response = await client.post(f"{gateway}/v1/chat/completions", json=body)
+        ended_after = loop.time() - await signaller
+        return response, ended_after, await asyncio.wait_for(task, timeout=30)
+
+    response, ended_after, exit_code = asyncio.run(scenario())
+    assert exit_code == 0
+    assert ended_after < config.stop_grace_s, "the request outlived the grace period"
+    assert response.status_code == 503, response.text
+    assert response.headers["retry-after"]
+    assert "shutting down" in response.json()["error"]["message"]
+    assert fake_vllm_pids() == []
+
+
 def test_vllm_crash_after_ready_is_restarted(tmp_path: Path, fake_vllm: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FAKE_VLLM_MODE", "crash-after-ready")
     monkeypatch.setenv("FAKE_VLLM_CRASHES", "1")  # the second start stays up
