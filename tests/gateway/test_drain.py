@@ -58,20 +58,27 @@ async def gateway(upstream: SlowUpstream) -> AsyncIterator[tuple[Any, httpx.Asyn
         yield app, client
 
 
+async def post_during_drain(
+    app: Any, client: httpx.AsyncClient, path: str, body: dict[str, Any], grace: float
+) -> httpx.Response:
+    """POST ``body`` and, while it is in flight, run the shutdown drain with ``grace`` seconds."""
+    responses: list[httpx.Response] = []
+
+    async def ask() -> None:
+        responses.append(await client.post(path, json=body))
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as group:
+            group.start_soon(ask)
+            await anyio.sleep(0.05)
+            await app.state.drain.expire_after(grace)
+    return responses[0]
+
+
 async def test_a_request_unanswered_at_the_deadline_gets_503_with_retry_after() -> None:
     upstream = SlowUpstream(delay=30)
     async with gateway(upstream) as (app, client):
-        responses: list[httpx.Response] = []
-
-        async def ask() -> None:
-            responses.append(await client.post("/v1/chat/completions", json=CHAT))
-
-        with anyio.fail_after(5):
-            async with anyio.create_task_group() as group:
-                group.start_soon(ask)
-                await anyio.sleep(0.1)
-                await app.state.drain.expire_after(0.2)
-    [response] = responses
+        response = await post_during_drain(app, client, "/v1/chat/completions", CHAT, 0.2)
     assert response.status_code == 503
     assert response.headers["retry-after"] == "7"
     assert response.json()["error"]["message"] == SHUTTING_DOWN
@@ -81,17 +88,9 @@ async def test_a_request_unanswered_at_the_deadline_gets_503_with_retry_after() 
 async def test_requests_that_finish_within_the_grace_period_are_untouched() -> None:
     upstream = SlowUpstream(delay=0.3)
     async with gateway(upstream) as (app, client):
-        responses: list[httpx.Response] = []
-
-        async def ask() -> None:
-            responses.append(await client.post("/generate", json={"prompt": "x", "max_tokens": 4}))
-
-        with anyio.fail_after(5):
-            async with anyio.create_task_group() as group:
-                group.start_soon(ask)
-                await anyio.sleep(0.05)
-                await app.state.drain.expire_after(3)  # returns as soon as nothing is in flight
-    [response] = responses
+        response = await post_during_drain(
+            app, client, "/generate", {"prompt": "x", "max_tokens": 4}, 3
+        )  # returns as soon as nothing is in flight
     assert response.status_code == 200 and response.json()["success"] is True
     assert upstream.abandoned == 0
 
@@ -99,18 +98,8 @@ async def test_requests_that_finish_within_the_grace_period_are_untouched() -> N
 async def test_each_batch_item_still_waiting_fails_with_the_shutdown_message() -> None:
     upstream = SlowUpstream(delay=30)
     async with gateway(upstream) as (app, client):
-        responses: list[httpx.Response] = []
         batch = {"requests": [{"prompt": "a", "max_tokens": 4}, {"prompt": "b", "max_tokens": 4}]}
-
-        async def ask() -> None:
-            responses.append(await client.post("/generate/batch", json=batch))
-
-        with anyio.fail_after(5):
-            async with anyio.create_task_group() as group:
-                group.start_soon(ask)
-                await anyio.sleep(0.1)
-                await app.state.drain.expire_after(0.2)
-    [response] = responses
+        response = await post_during_drain(app, client, "/generate/batch", batch, 0.2)
     results = json.loads(response.content)["results"]
     assert [r["success"] for r in results] == [False, False]
     assert all(r["error"]["message"] == SHUTTING_DOWN for r in results)
