@@ -1,13 +1,28 @@
-"""How large a constraint's regexes become once bounded repetitions are written out.
+"""How large a constraint's regexes become once their *required* repetitions are written out.
 
 llguidance compiles regexes lazily, token by token, so a grammar like ``start: /(a{1000}){1000}/`` passes
 its validation in a millisecond and then stalls vLLM's engine for seconds on the first token mask (every
-request on the GPU waits) before failing with "too many expressions constructed" and HTTP 500. The size
-of a regex with every bounded repetition ``{m,n}`` expanded (nested ones multiply) predicts that cost,
-and measuring it is cheap. First-mask times with the Qwen2.5 tokenizer on one CPU core: ``(a{100}){100}``
-(size 10,000) 0.05 s, ``a{50000}`` 0.3 s, ``(a{300}){300}`` (90,000) 0.7 s, ``(a{1000}){1000}``
-(1,000,000) 4 s; a JSON string terminal ``(...){0,10000}`` (80,002) only 0.01 s, so the measure is an
-upper bound. Constraints over ``MAZE_MAX_REGEX_SIZE`` are refused with a 400 before they are sent.
+request on the GPU waits) before failing with "too many expressions constructed" and HTTP 500. What
+costs is what a match is forced to contain: llguidance checks that a lexeme can still match, which means
+walking to its shortest match, and ``(a{1000}){1000}`` cannot match before a million ``a``. Optional
+repetition is nearly free, however large or nested. First-mask times with the Qwen2.5 tokenizer on one
+CPU core (llguidance 1.7.6):
+
+=================================  ===========  =================
+regex                              forced size  first mask
+=================================  ===========  =================
+``(a{1000}){1000}``                 1,000,000   1.9 s, then fails
+``(a{300}){300}``                      90,000   0.2 s
+``(a{100}){1000}``                    100,000   0.24 s
+``"(...){0,50000}"`` (a string)            11   0.3 ms
+``((a{0,100}){0,100}){0,100}``              1   12 ms
+``(a{0,1000}b{0,1000}){0,1000}``            2   1.6 ms
+=================================  ===========  =================
+
+So the measure is the regex's size with each repetition ``{m,n}`` counted ``m`` times (at least once;
+nested ones multiply), and constraints over ``MAZE_MAX_REGEX_SIZE`` are refused with a 400 before they
+are sent. Bounded lexemes such as a string of at most 5,000 characters stay small by this measure, as
+they should: the library grammars use them so a weak model cannot stay in one lexeme forever.
 
 Regexes are read with Python's own regex parser; llguidance's dialect (Rust's ``regex`` crate) is
 almost the same, and a regex Python cannot parse is left to llguidance to judge.
@@ -30,16 +45,14 @@ except ImportError:  # pragma: no cover
 #: A Lark regex terminal: ``/.../flags``, with ``\/`` allowed inside.
 LARK_REGEX = re.compile(r"/((?:[^/\\\n]|\\.)+)/[imslux]*")
 REPEATS = {sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT, getattr(sre_constants, "POSSESSIVE_REPEAT", None)}
-MAXREPEAT = sre_constants.MAXREPEAT
 
 
 def _size(items: Any) -> int:
     total = 0
     for op, arg in items:
         if op in REPEATS:
-            low, high, sub = arg
-            times = high if high != MAXREPEAT else max(low, 1)
-            total += times * _size(sub)
+            low, _high, sub = arg
+            total += max(low, 1) * _size(sub)
         elif op == sre_constants.SUBPATTERN:
             total += _size(arg[-1])
         elif op == sre_constants.BRANCH:
@@ -52,7 +65,8 @@ def _size(items: Any) -> int:
 
 
 def regex_size(pattern: str) -> int | None:
-    """The regex's size with bounded repetitions expanded; ``None`` if Python cannot parse it."""
+    """The regex's size with each repetition written out its minimum number of times (at least once);
+    ``None`` if Python cannot parse it."""
     try:
         with warnings.catch_warnings():  # e.g. "possible set intersection": fine in llguidance's dialect
             warnings.simplefilter("ignore")

@@ -62,9 +62,10 @@ class Settings(BaseSettings):
     """Largest grammar / schema / regex text accepted (400 above it)."""
 
     max_regex_size: int = Field(default=100_000, ge=1)
-    """Largest size of one regex in a constraint with its bounded repetitions ``{m,n}`` written out
-    (nested ones multiply; 400 above it). ``(a{1000}){1000}`` is 1,000,000 and stalls vLLM's engine
-    for seconds before failing; 100,000 costs under a second of mask time (see ``gateway/regex_size.py``)."""
+    """Largest size of one regex in a constraint with each repetition ``{m,n}`` written out ``m`` times
+    (what every match must contain; nested ones multiply; 400 above it). ``(a{1000}){1000}`` is
+    1,000,000 and stalls vLLM's engine for seconds before failing; 100,000 costs a quarter of a second
+    of mask time, and optional repetition ``{0,n}`` costs nothing (see ``gateway/regex_size.py``)."""
 
     grammar_cache_size: int = 256
     """How many grammar validation verdicts are kept (keyed by the grammar's hash)."""

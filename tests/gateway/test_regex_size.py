@@ -20,9 +20,14 @@ from .conftest import AUTH, FakeUpstream
         ("(a{10}|b{20}){3}", 90),
         ("[ab]*a[ab]{30}", 32),
         ("x+y*", 2),
+        ("(a{300,}){2,5}", 600),
+        # Optional repetition is what a match may contain, not what it must: nearly free for llguidance.
+        ("a{0,50000}", 1),
+        ("((a{0,100}){0,100}){0,100}", 1),
+        (r'"([^"\\]|\\.){0,5000}"', 5),
     ],
 )
-def test_regex_size_expands_bounded_repetitions(pattern: str, size: int) -> None:
+def test_regex_size_counts_what_every_match_must_contain(pattern: str, size: int) -> None:
     assert regex_size(pattern) == size
 
 
