@@ -20,9 +20,9 @@ that finish in time, streamed requests and every other route are untouched.
 
 from __future__ import annotations
 
+import asyncio
 import json
 
-import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .limits import GENERATION_PATHS
@@ -61,7 +61,12 @@ class KeepAliveMiddleware:
 
 
 class _KeptAlive:
-    """One request's state: has the real response started, or did we start it ourselves?"""
+    """One request's state: is the heartbeat still running, and did it start the response itself?
+
+    The heartbeat is a bare asyncio task and the lock an asyncio lock: cancelling an anyio scope
+    formats the task's repr, and once the response has started every chunk of a stream skips the
+    lock entirely, so a kept-alive route costs a streamed response almost nothing per chunk.
+    """
 
     def __init__(self, after: float, interval: float, receive: Receive, send: Send) -> None:
         self.after = after
@@ -69,11 +74,11 @@ class _KeptAlive:
         self.receive = receive
         self.send = send
         self.body = bytearray()
-        self.body_read = anyio.Event()
-        self.started = False  # the client has seen a response start (ours or the app's)
-        self.deferred = False  # ... and it was ours
-        self.lock = anyio.Lock()
-        self.heartbeat_scope = anyio.CancelScope()
+        self.body_read = asyncio.Event()
+        self.passthrough = False  # the heartbeat is over: messages go straight to the client
+        self.deferred = False  # the heartbeat started the response itself
+        self.lock = asyncio.Lock()  # held by whoever is writing while both may
+        self.heartbeat_task: asyncio.Task[None] | None = None
 
     async def app_receive(self) -> Message:
         message = await self.receive()
@@ -84,46 +89,55 @@ class _KeptAlive:
         return message
 
     async def app_send(self, message: Message) -> None:
+        if self.passthrough:
+            await self.send(message)
+            return
         async with self.lock:
             if message["type"] == "http.response.start":
-                self.heartbeat_scope.cancel()
+                self.passthrough = True
+                if self.heartbeat_task is not None:
+                    self.heartbeat_task.cancel()  # it cannot be mid-write: we hold the lock
                 if self.deferred:
                     return  # the client already has our 200; the status is in the body now
-                self.started = True
             await self.send(message)
 
     async def heartbeat(self) -> None:
-        with self.heartbeat_scope:
-            await self.body_read.wait()
-            if _asks_for_stream(bytes(self.body)):
+        await self.body_read.wait()
+        if _asks_for_stream(bytes(self.body)):
+            self.passthrough = True  # nothing was written by the heartbeat, and nothing will be
+            return
+        self.body = bytearray()  # not needed any more
+        await asyncio.sleep(self.after)
+        async with self.lock:
+            if self.passthrough:
                 return
-            self.body = bytearray()  # not needed any more
-            await anyio.sleep(self.after)
+            self.deferred = True
+            await self.send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"application/json"), (DEFERRED_HEADER.encode(), b"1")],
+                }
+            )
+        while True:
             async with self.lock:
-                if self.started:
+                if self.passthrough:
                     return
-                self.started = self.deferred = True
-                await self.send(
-                    {
-                        "type": "http.response.start",
-                        "status": 200,
-                        "headers": [(b"content-type", b"application/json"), (DEFERRED_HEADER.encode(), b"1")],
-                    }
-                )
-            while True:
-                async with self.lock:
-                    await self.send({"type": "http.response.body", "body": b" ", "more_body": True})
-                await anyio.sleep(self.interval)
+                await self.send({"type": "http.response.body", "body": b" ", "more_body": True})
+            await asyncio.sleep(self.interval)
 
     async def run(self, app: ASGIApp, scope: Scope) -> None:
-        failure: Exception | None = None
-        async with anyio.create_task_group() as group:
-            group.start_soon(self.heartbeat)
-            try:
-                await app(scope, self.app_receive, self.app_send)
-            except Exception as exc:  # re-raised below, not wrapped in the task group's ExceptionGroup
-                failure = exc
-            finally:
-                self.heartbeat_scope.cancel()
-        if failure is not None:
-            raise failure
+        self.heartbeat_task = asyncio.get_running_loop().create_task(self.heartbeat())
+        self.heartbeat_task.add_done_callback(_retrieve)
+        try:
+            await app(scope, self.app_receive, self.app_send)
+        finally:
+            self.passthrough = True
+            self.heartbeat_task.cancel()
+
+
+def _retrieve(task: asyncio.Task[None]) -> None:
+    """A heartbeat that failed to write found the client gone; the request itself learns that from
+    its own send or from the disconnect watcher, so the error only needs collecting."""
+    if not task.cancelled():
+        task.exception()
