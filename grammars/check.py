@@ -209,6 +209,23 @@ def replay_with_masks(
     return Verdict(accepted=True), times
 
 
+def allowed_next(grammar_text: str, prefix: str, tokenizer: llguidance.LLTokenizer | None = None) -> list[bytes]:
+    """The bytes of every token the mask allows after ``prefix`` (EOS as ``b""``; other specials left out).
+
+    Raises ValueError when the grammar does not take ``prefix`` itself. Used to prove lexeme bounds:
+    at a lexeme's limit the mask must offer only the tokens that end it.
+    """
+    tok = tokenizer if tokenizer is not None else byte_tokenizer()
+    matcher = llguidance.LLMatcher(tok, compiled(grammar_text), log_level=0)
+    tokens = tok.tokenize_bytes(prefix.encode("utf-8"))
+    if matcher.try_consume_tokens(tokens) != len(tokens):
+        raise ValueError(f"the grammar does not take the prefix: {matcher.get_error()[:200]}")
+    mask = matcher.compute_bitmask()
+    allowed = [t for t in range(tok.vocab_size) if mask[t // 8] >> (t % 8) & 1]
+    kept = [t for t in allowed if t == tok.eos_token or not tok.is_special_token(t)]
+    return [b"" if t == tok.eos_token else tok.decode_bytes([t]) for t in kept]
+
+
 def accepts(grammar_text: str, source: str, tokenizer: llguidance.LLTokenizer | None = None) -> bool:
     """True when the whole of ``source`` is a sentence of the grammar (byte-level by default)."""
     return check_text(grammar_text, source, tokenizer).accepted

@@ -17,8 +17,9 @@ templates, and its lexer is greedy, so what a Python grammar needs is spelled ou
   next, so after ``x`` in ``x ifout`` it would read the keyword ``if`` and then ``out``. Keywords in
   those positions (``x if y``, ``a in b``, ``import a as b``, ...) must be followed by whitespace;
   the stdlib has no counter-example (0 of ~54,000 such keywords are directly followed by a token).
-* **No counted repetition** (``{0,N}``) in any terminal: it makes llguidance's token masks fail or
-  crawl with a 151k-token vocabulary (details above LEXEMES), so lexemes are unbounded.
+* **Counted repetition** (``{0,N}``) only where it costs nothing measurable: runs of blank lines.
+  Elsewhere it makes llguidance's token masks fail or crawl with a 151k-token vocabulary (details
+  above LEXEMES), so strings, comments, numbers, names and spaces stay unbounded.
 
 Templates below are ordinary Lark with these conveniences the generator expands: ``"lit"``
 becomes the terminal for that keyword or operator in the rule's flavour, ``"kw"_sp`` the
@@ -257,6 +258,13 @@ start: FILE_HEAD? (stmt_0 (NL_0 stmt_0)*)? FILE_END?
 # (`0[xX](_?[0-9a-fA-F]){1,100}`) failed with ParserTooComplex ("Too many items") right after
 # `uni = 0x1` three blocks deep in json/decoder.py; bounded strings made masks several times slower.
 # Unbounded, all of them pass. The request's max_tokens is what bounds a runaway lexeme.
+# Re-measured for issue 4 (llguidance 1.7.6, Qwen masks over 12 corpus files, 1500 tokens each;
+# unbounded: total mask time 17.0 s, p50 0.35 ms): blank-line runs bounded as below cost nothing
+# (16.0 s; the comment lines between two runs carry no count, so comment tokens keep sharing one
+# lexer state); one-line strings bounded at 5000 units: 20.0 s, p50 1.1 ms; whitespace after tokens
+# and in brackets bounded at 256 as well: 24.2 s, p50 1.3 ms; triple-quoted strings bounded too:
+# p50 ~15x (every docstring token is a new lexer state, so every mask walks the whole vocabulary);
+# bounded numbers: `0x00` exceeds the 50,000-item limit again.
 LEXEMES = r"""
 // Whitespace after a token on a logical line: spaces, tabs, form feeds, backslash continuations.
 WS_L: /([ \t\f]|\\\r?\n)*/
@@ -266,12 +274,17 @@ WS_B: /([ \t\f\r\n]|\\\r?\n|#[^\r\n\x00]*)*/
 WS1_L: /([ \t\f]|\\\r?\n)+/
 WS1_B: /([ \t\f\r\n]|\\\r?\n|#[^\r\n\x00]*)+/
 // End of a logical line (optional comment), then blank or comment-only lines. NL_d adds 4*d spaces.
-NL_BASE: /(#[^\r\n\x00]*)?\r?\n([ \t\f]*(#[^\r\n\x00]*)?\r?\n)*/
+// Blank lines come in runs of at most 64 between comment lines; the comment lines themselves are
+// not counted (a count there would give every token of a comment block a new lexer state).
+BLANK_LINE: /[ \t\f]{{0,256}}\r?\n/
+BLANK_LINES: BLANK_LINE{{0,64}}
+COMMENT_LINE: /[ \t\f]{{0,256}}#[^\r\n\x00]*\r?\n/
+NL_BASE: /(#[^\r\n\x00]*)?\r?\n/ BLANK_LINES (COMMENT_LINE BLANK_LINES)*
 // Blank lines, comments, shebang or encoding lines before the first statement.
-FILE_HEAD: /([ \t\f]*(#[^\r\n\x00]*)?\r?\n)+/
+FILE_HEAD: BLANK_LINE BLANK_LINES (COMMENT_LINE BLANK_LINES)* | BLANK_LINES (COMMENT_LINE BLANK_LINES)+
 // The end of the file: a last line end and blank lines, then maybe spaces or a comment with no newline.
-FILE_END: /#[^\r\n\x00]*/ | NL_BASE /[ \t\f]*(#[^\r\n\x00]*)?/
-DOTS_L: /\.+/ WS_L
+FILE_END: /#[^\r\n\x00]*/ | NL_BASE /[ \t\f]{{0,256}}(#[^\r\n\x00]*)?/
+DOTS_L: /\.{{1,64}}/ WS_L
 
 KEYWORD: {keyword_alternatives}
 // Identifier characters per PEP 3131, as of Unicode 14.0 (Python 3.11's tables; the regex engine's
@@ -314,6 +327,19 @@ HEADER = """\
 // Dialect: llguidance Lark. No %ignore: every terminal carries its trailing whitespace (_L on a
 // logical line, _B inside brackets where newlines and comments are whitespace too), and NL_d is a
 // line end plus blank/comment lines plus exactly 4*d spaces, so indentation is exact.
+//
+// Bounded lexemes (counted repetition; at the limit only what ends the run is allowed): a line end
+// is followed by at most 64 blank lines before the next statement or comment line (NL_BASE, also at
+// the start and end of the file), each of at most 256 spaces/tabs; `.` runs hold at most 64. The
+// corpus never comes near these. Measured with Qwen masks (12 corpus files, llguidance 1.7.6) and
+// left unbounded because a count there costs mask time: one-line strings (+20% total mask time,
+// p50 0.35 -> 1.1 ms), whitespace after a token or inside brackets (another +20%), triple-quoted
+// strings and comments (each docstring/comment token becomes a new lexer state whose mask is a
+// walk over the whole vocabulary: p50 15x), numbers (a bounded hex literal exceeded llguidance's
+// 50,000 Earley items per mask at `0x00`), identifiers (the greedy lexer would split one long name
+// into two). `max_tokens` on a lexeme is not used: llguidance ends the lexeme after N tokens even
+// where its regex is incomplete (an unclosed string then counts as finished), and it disables
+// rollback (vLLM's guidance backend calls it only for speculative decoding, not enabled here).
 """
 
 _LITERAL = re.compile(r'"((?:[^"\\]|\\.)+)"(_sp)?')

@@ -15,7 +15,7 @@ import pytest
 
 import grammars
 from grammars import corpus, parsers, walk
-from grammars.check import DEFAULT_TOKENIZER_DIR, check_text, get_tokenizer, replay_with_masks, validate
+from grammars.check import DEFAULT_TOKENIZER_DIR, allowed_next, check_text, get_tokenizer, replay_with_masks, validate
 
 GO = grammars.load("go")
 
@@ -275,3 +275,39 @@ def test_generation_masks_on_corpus_files() -> None:
         verdict, times = replay_with_masks(GO, path.read_text(encoding="utf-8"), qwen)
         assert verdict.accepted, f"{path} at {verdict.where()}: {verdict.message}"
         assert len(times) > 100
+
+
+# ---------------------------------------------------------------- bounded lexemes (issue 4)
+
+#: (text ending at a string literal's limit, its closing quote)
+STRING_LIMITS = [
+    (_file('var s = "' + "a" * 5000), b'"'),
+    (_file("var s = `" + "a" * 20000), b"`"),
+]
+
+
+def _blank_line_tokens(tokens: list[bytes]) -> list[bytes]:
+    """Whitespace-only tokens holding a line break (what would extend a run of blank lines)."""
+    return [t for t in tokens if t and not t.strip() and b"\n" in t]
+
+
+@needs_qwen
+@pytest.mark.parametrize(("prefix", "closing"), STRING_LIMITS, ids=["string", "raw_string"])
+def test_string_bound_leaves_only_the_closing_quote(prefix: str, closing: bytes) -> None:
+    """At the limit of a string literal the mask offers only its closing quote; one character
+    earlier the string may still grow (so a weak model cannot write one string forever)."""
+    qwen = get_tokenizer(DEFAULT_TOKENIZER_DIR)
+    at_limit = allowed_next(GO, prefix, qwen)
+    assert at_limit and all(t.startswith(closing) for t in at_limit), [
+        t for t in at_limit if not t.startswith(closing)
+    ][:5]
+    assert any(t.startswith(b"a") for t in allowed_next(GO, prefix[:-1], qwen))
+
+
+@needs_qwen
+def test_blank_line_run_is_bounded() -> None:
+    """After the longest allowed run of blank lines no further line break may follow (a comment or
+    code may); a shorter run can still grow."""
+    qwen = get_tokenizer(DEFAULT_TOKENIZER_DIR)
+    assert not _blank_line_tokens(allowed_next(GO, "package p" + "\n" * 65, qwen))
+    assert _blank_line_tokens(allowed_next(GO, "package p" + "\n" * 10, qwen))

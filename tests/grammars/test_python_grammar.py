@@ -16,6 +16,7 @@ import pytest
 import grammars
 from grammars.check import (
     DEFAULT_TOKENIZER_DIR,
+    allowed_next,
     check_text,
     get_tokenizer,
     replay_with_masks,
@@ -24,6 +25,8 @@ from grammars.check import (
 from grammars.gen_python import MAX_DEPTH
 
 PYTHON = grammars.load("python")
+
+needs_qwen = pytest.mark.skipif(not (DEFAULT_TOKENIZER_DIR / "vocab.json").is_file(), reason="no Qwen tokenizer copy")
 
 VALID = {
     "assignment": "x = 1\n",
@@ -242,3 +245,20 @@ def test_generation_masks_stay_within_llguidance_limits() -> None:
     verdict, times = replay_with_masks(PYTHON, MASK_STRESS, get_tokenizer(DEFAULT_TOKENIZER_DIR))
     assert verdict.accepted, f"{verdict.where()}: {verdict.message}"
     assert len(times) > 300
+
+
+# ---------------------------------------------------------------- bounded lexemes (issue 4)
+
+
+def _blank_line_tokens(tokens: list[bytes]) -> list[bytes]:
+    """Whitespace-only tokens holding a line break (what would extend a run of blank lines)."""
+    return [t for t in tokens if t and not t.strip() and b"\n" in t]
+
+
+@needs_qwen
+def test_blank_line_run_is_bounded() -> None:
+    """After the longest allowed run of blank lines no further line break may follow (a comment or
+    code may); a shorter run can still grow."""
+    qwen = get_tokenizer(DEFAULT_TOKENIZER_DIR)
+    assert not _blank_line_tokens(allowed_next(PYTHON, "x = 1" + "\n" * 65, qwen))
+    assert _blank_line_tokens(allowed_next(PYTHON, "x = 1" + "\n" * 10, qwen))
