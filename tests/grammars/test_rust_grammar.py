@@ -15,7 +15,7 @@ import pytest
 
 import grammars
 from grammars import corpus, parsers, walk
-from grammars.check import DEFAULT_TOKENIZER_DIR, allowed_next, check_text, get_tokenizer, replay_with_masks, validate
+from grammars.check import DEFAULT_TOKENIZER_DIR, check_text, get_tokenizer, replay_with_masks, validate
 
 RUST = grammars.load("rust")
 
@@ -241,25 +241,3 @@ def test_generation_masks_on_corpus_files() -> None:
         verdict, times = replay_with_masks(RUST, path.read_text(encoding="utf-8"), qwen)
         assert verdict.accepted, f"{path} at {verdict.where()}: {verdict.message}"
         assert len(times) > 100
-
-
-# ---------------------------------------------------------------- bounded lexemes (issue 4)
-
-#: (text ending at a string literal's limit, its closing quote)
-STRING_LIMITS = [
-    ('fn f() {\n    let s = "' + "a" * 5000, b'"'),
-    ('fn f() {\n    let s = b"' + "a" * 5000, b'"'),
-]
-
-
-@needs_qwen
-@pytest.mark.parametrize(("prefix", "closing"), STRING_LIMITS, ids=["string", "byte_string"])
-def test_string_bound_leaves_only_the_closing_quote(prefix: str, closing: bytes) -> None:
-    """At the limit of a string literal the mask offers only its closing quote; one character
-    earlier the string may still grow (so a weak model cannot write one string forever)."""
-    qwen = get_tokenizer(DEFAULT_TOKENIZER_DIR)
-    at_limit = allowed_next(RUST, prefix, qwen)
-    assert at_limit and all(t.startswith(closing) for t in at_limit), [
-        t for t in at_limit if not t.startswith(closing)
-    ][:5]
-    assert any(t.startswith(b"a") for t in allowed_next(RUST, prefix[:-1], qwen))
