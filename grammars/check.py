@@ -226,6 +226,14 @@ def allowed_next(grammar_text: str, prefix: str, tokenizer: llguidance.LLTokeniz
     return [b"" if t == tok.eos_token else tok.decode_bytes([t]) for t in kept]
 
 
+def blank_line_tokens_after(
+    grammar_text: str, prefix: str, tokenizer: llguidance.LLTokenizer | None = None
+) -> list[bytes]:
+    """The whitespace-only tokens holding a line break that the mask allows after ``prefix``: what
+    would extend a run of blank lines (empty where the grammar bounds that run)."""
+    return [t for t in allowed_next(grammar_text, prefix, tokenizer) if t and not t.strip() and b"\n" in t]
+
+
 def accepts(grammar_text: str, source: str, tokenizer: llguidance.LLTokenizer | None = None) -> bool:
     """True when the whole of ``source`` is a sentence of the grammar (byte-level by default)."""
     return check_text(grammar_text, source, tokenizer).accepted

@@ -16,7 +16,7 @@ import pytest
 import grammars
 from grammars.check import (
     DEFAULT_TOKENIZER_DIR,
-    allowed_next,
+    blank_line_tokens_after,
     check_text,
     get_tokenizer,
     replay_with_masks,
@@ -250,15 +250,10 @@ def test_generation_masks_stay_within_llguidance_limits() -> None:
 # ---------------------------------------------------------------- bounded lexemes (issue 4)
 
 
-def _blank_line_tokens(tokens: list[bytes]) -> list[bytes]:
-    """Whitespace-only tokens holding a line break (what would extend a run of blank lines)."""
-    return [t for t in tokens if t and not t.strip() and b"\n" in t]
-
-
 @needs_qwen
 def test_blank_line_run_is_bounded() -> None:
     """After the longest allowed run of blank lines no further line break may follow (a comment or
     code may); a shorter run can still grow."""
     qwen = get_tokenizer(DEFAULT_TOKENIZER_DIR)
-    assert not _blank_line_tokens(allowed_next(PYTHON, "x = 1" + "\n" * 65, qwen))
-    assert _blank_line_tokens(allowed_next(PYTHON, "x = 1" + "\n" * 10, qwen))
+    assert not blank_line_tokens_after(PYTHON, "x = 1" + "\n" * 65, qwen)
+    assert blank_line_tokens_after(PYTHON, "x = 1" + "\n" * 10, qwen)
