@@ -119,12 +119,15 @@ def test_gateway_listens_while_vllm_loads_and_sigterm_stops_both(
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers restored
 
 
-def test_sigterm_ends_running_streams_with_an_error_event_within_the_grace_period(
-    tmp_path: Path, fake_vllm: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The real gateway in front of a fake vLLM that streams for a minute; SIGTERM after 3 chunks."""
+@pytest.fixture
+def config(tmp_path: Path, fake_vllm: Path, monkeypatch: pytest.MonkeyPatch) -> ServeConfig:
+    """The real gateway (no keys) in front of the fake vLLM, with a 3 s grace period on SIGTERM."""
     monkeypatch.delenv("MAZE_API_KEYS", raising=False)
-    config = make_config(tmp_path, stop_grace_s=3.0)
+    return make_config(tmp_path, stop_grace_s=3.0)
+
+
+def test_sigterm_ends_running_streams_with_an_error_event_within_the_grace_period(config: ServeConfig) -> None:
+    """The real gateway in front of a fake vLLM that streams for a minute; SIGTERM after 3 chunks."""
     gateway = f"http://127.0.0.1:{config.port}"
     body = {"model": "fake", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
 
@@ -157,12 +160,8 @@ def test_sigterm_ends_running_streams_with_an_error_event_within_the_grace_perio
     assert fake_vllm_pids() == []
 
 
-def test_sigterm_answers_a_waiting_non_streamed_request_with_503_within_the_grace_period(
-    tmp_path: Path, fake_vllm: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_sigterm_answers_a_waiting_non_streamed_request_with_503_within_the_grace_period(config: ServeConfig) -> None:
     """The fake vLLM takes a minute to answer; SIGTERM half a second into the request."""
-    monkeypatch.delenv("MAZE_API_KEYS", raising=False)
-    config = make_config(tmp_path, stop_grace_s=3.0)
     gateway = f"http://127.0.0.1:{config.port}"
     body = {"model": "fake", "messages": [{"role": "user", "content": "hi"}]}
 
