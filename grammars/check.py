@@ -234,6 +234,19 @@ def blank_line_tokens_after(
     return [t for t in allowed_next(grammar_text, prefix, tokenizer) if t and not t.strip() and b"\n" in t]
 
 
+def tokens_past_the_end(
+    grammar_text: str, prefix: str, ends: tuple[bytes, ...], tokenizer: llguidance.LLTokenizer | None = None
+) -> list[bytes]:
+    """The tokens the mask allows after ``prefix`` that do not start with one of ``ends`` (``b""``
+    there means EOS may come): empty where ``prefix`` sits at a lexeme's limit and only its end may
+    follow. Raises ValueError when nothing at all is allowed, since a dead end proves no bound."""
+    allowed = allowed_next(grammar_text, prefix, tokenizer)
+    if not allowed:
+        raise ValueError("the mask allows nothing after the prefix")
+    starts = tuple(end for end in ends if end)
+    return [t for t in allowed if not (t.startswith(starts) if t else b"" in ends)]
+
+
 def accepts(grammar_text: str, source: str, tokenizer: llguidance.LLTokenizer | None = None) -> bool:
     """True when the whole of ``source`` is a sentence of the grammar (byte-level by default)."""
     return check_text(grammar_text, source, tokenizer).accepted

@@ -251,39 +251,37 @@ start: FILE_HEAD? (stmt_0 (NL_0 stmt_0)*)? FILE_END?
 """
 
 # ---------------------------------------------------------------------------------------------
-# Lexemes. No counted repetition ({0,N}) anywhere: llguidance's lexer gets one state per count, and
-# with Qwen's 151k-token vocabulary every mask walks the token trie through those states, so the
-# parser's per-mask work multiplies. Measured with Qwen masks on stdlib files: bounded whitespace and
-# comments failed with LexerTooComplex after 12 tokens of bisect.py; a bounded hex literal
-# (`0[xX](_?[0-9a-fA-F]){1,100}`) failed with ParserTooComplex ("Too many items") right after
-# `uni = 0x1` three blocks deep in json/decoder.py; bounded strings made masks several times slower.
-# Unbounded, all of them pass. The request's max_tokens is what bounds a runaway lexeme.
-# Re-measured for issue 4 (llguidance 1.7.6, Qwen masks over 12 corpus files, 1500 tokens each;
-# unbounded: total mask time 17.0 s, p50 0.35 ms): blank-line runs bounded as below cost nothing
-# (16.0 s; the comment lines between two runs carry no count, so comment tokens keep sharing one
-# lexer state); one-line strings bounded at 5000 units: 20.0 s, p50 1.1 ms; whitespace after tokens
-# and in brackets bounded at 256 as well: 24.2 s, p50 1.3 ms; triple-quoted strings bounded too:
-# p50 ~15x (every docstring token is a new lexer state, so every mask walks the whole vocabulary);
-# bounded numbers: `0x00` exceeds the 50,000-item limit again.
+# Lexemes. Counted repetition ({0,N}) only where it is cheap: llguidance's lexer gets one state per
+# count, and with Qwen's 151k-token vocabulary a mask walks the token trie through those states.
+# Measured with Qwen masks (llguidance 1.7.6; 12 corpus files, 1500 tokens each; unbounded: total mask
+# time 17.0 s, p50 0.35 ms): blank-line runs bounded as below cost nothing (16.0 s); one-line strings
+# bounded at 5000 units: 20.0 s, p50 1.1 ms; whitespace after tokens and in brackets bounded at 256 as
+# well: 24.2 s, p50 1.3 ms; triple-quoted strings bounded too: p50 ~15x (every docstring token is a
+# new lexer state, so every mask walks the whole vocabulary); bounded numbers: `0x00` exceeds the
+# 50,000-item limit (and `0[xX](_?[0-9a-fA-F]){1,100}` hit ParserTooComplex in json/decoder.py).
+# Comments bounded at 2000 characters, each with its line end inside the lexeme: +10% total mask time
+# over 8 files (10.8 -> 11.9 s), accepted. An earlier layout with bounded comments not tied to their
+# line end failed with LexerTooComplex after 12 tokens of bisect.py.
 LEXEMES = r"""
 // Whitespace after a token on a logical line: spaces, tabs, form feeds, backslash continuations.
 WS_L: /([ \t\f]|\\\r?\n)*/
-// Whitespace after a token inside brackets: also newlines and comments.
-WS_B: /([ \t\f\r\n]|\\\r?\n|#[^\r\n\x00]*)*/
+// Whitespace after a token inside brackets: also newlines and comments (a comment takes its line
+// end with it: at its bound that is what comes next, not a token Python would read as comment).
+WS_B: /([ \t\f\r\n]|\\\r?\n|#[^\r\n\x00]{{0,2000}}\r?\n)*/
 // Non-empty versions, after keywords that follow an expression (`x if y`, `a in b`, `import a as b`).
 WS1_L: /([ \t\f]|\\\r?\n)+/
-WS1_B: /([ \t\f\r\n]|\\\r?\n|#[^\r\n\x00]*)+/
+WS1_B: /([ \t\f\r\n]|\\\r?\n|#[^\r\n\x00]{{0,2000}}\r?\n)+/
 // End of a logical line (optional comment), then blank or comment-only lines. NL_d adds 4*d spaces.
 // Blank lines come in runs of at most 64 between comment lines; the comment lines themselves are
 // not counted (a count there would give every token of a comment block a new lexer state).
 BLANK_LINE: /[ \t\f]{{0,256}}\r?\n/
 BLANK_LINES: BLANK_LINE{{0,64}}
-COMMENT_LINE: /[ \t\f]{{0,256}}#[^\r\n\x00]*\r?\n/
-NL_BASE: /(#[^\r\n\x00]*)?\r?\n/ BLANK_LINES (COMMENT_LINE BLANK_LINES)*
+COMMENT_LINE: /[ \t\f]{{0,256}}#[^\r\n\x00]{{0,2000}}\r?\n/
+NL_BASE: /(#[^\r\n\x00]{{0,2000}})?\r?\n/ BLANK_LINES (COMMENT_LINE BLANK_LINES)*
 // Blank lines, comments, shebang or encoding lines before the first statement.
 FILE_HEAD: BLANK_LINE BLANK_LINES (COMMENT_LINE BLANK_LINES)* | BLANK_LINES (COMMENT_LINE BLANK_LINES)+
 // The end of the file: a last line end and blank lines, then maybe spaces or a comment with no newline.
-FILE_END: /#[^\r\n\x00]*/ | NL_BASE /[ \t\f]{{0,256}}(#[^\r\n\x00]*)?/
+FILE_END: /#[^\r\n\x00]{{0,2000}}/ | NL_BASE /[ \t\f]{{0,256}}(#[^\r\n\x00]{{0,2000}})?/
 DOTS_L: /\.{{1,64}}/ WS_L
 
 KEYWORD: {keyword_alternatives}
@@ -330,15 +328,17 @@ HEADER = """\
 //
 // Bounded lexemes (counted repetition; at the limit only what ends the run is allowed): a line end
 // is followed by at most 64 blank lines before the next statement or comment line (NL_BASE, also at
-// the start and end of the file), each of at most 256 spaces/tabs; `.` runs hold at most 64. The
-// corpus never comes near these. Measured with Qwen masks (12 corpus files, llguidance 1.7.6) and
-// left unbounded because a count there costs mask time: one-line strings (+20% total mask time,
-// p50 0.35 -> 1.1 ms), whitespace after a token or inside brackets (another +20%), triple-quoted
-// strings and comments (each docstring/comment token becomes a new lexer state whose mask is a
-// walk over the whole vocabulary: p50 15x), numbers (a bounded hex literal exceeded llguidance's
-// 50,000 Earley items per mask at `0x00`), identifiers (the greedy lexer would split one long name
-// into two). `max_tokens` on a lexeme is not used: llguidance ends the lexeme after N tokens even
-// where its regex is incomplete (an unclosed string then counts as finished), and it disables
+// the start and end of the file), each of at most 256 spaces/tabs; a comment holds at most 2000
+// characters after its `#` (then only its line end, or the end of the file, comes); `.` runs hold
+// at most 64. The corpus never comes near these. The comment bound costs +10% total mask time
+// (8 corpus files, Qwen masks, llguidance 1.7.6). Measured the same way and left unbounded because a
+// count there costs more: one-line strings (+20% total mask time, p50 0.35 -> 1.1 ms), whitespace
+// after a token or inside brackets (another +20%), triple-quoted strings (each docstring token
+// becomes a new lexer state whose mask is a walk over the whole vocabulary: p50 15x), numbers (a
+// bounded hex literal exceeded llguidance's 50,000 Earley items per mask at `0x00`), identifiers
+// (the greedy lexer would split one long name into two). `max_tokens` on a lexeme is not used:
+// llguidance ends the lexeme after N tokens even where its regex is incomplete (an unclosed string
+// then counts as finished), and it disables
 // rollback (vLLM's guidance backend calls it only for speculative decoding, not enabled here).
 """
 

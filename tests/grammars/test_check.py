@@ -114,3 +114,23 @@ def test_mask_replay_agrees_with_feeding() -> None:
     assert verdict.offset == check_text(TINY, "abxb").offset
     verdict, _ = check.replay_with_masks(TINY, "a")
     assert (verdict.accepted, verdict.offset, verdict.message) == (False, 1, "end of text not allowed here")
+
+
+BOUNDED = 'start: WORD "!"\nWORD: /a{1,3}/\n'
+
+
+def test_tokens_past_the_end_is_empty_at_a_lexemes_limit() -> None:
+    assert check.tokens_past_the_end(BOUNDED, "aaa", (b"!",)) == []
+    assert check.tokens_past_the_end(BOUNDED, "aa", (b"!",)) == [b"a"]
+
+
+def test_tokens_past_the_end_counts_eos_only_when_listed() -> None:
+    assert check.tokens_past_the_end(BOUNDED, "aaa!", (b"\n",)) == [b""]
+    assert check.tokens_past_the_end(BOUNDED, "aaa!", (b"",)) == []
+
+
+def test_tokens_past_the_end_refuses_an_empty_mask(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A matcher in an error state allows nothing; that must not pass for a proven bound."""
+    monkeypatch.setattr(check, "allowed_next", lambda *_args: [])
+    with pytest.raises(ValueError, match="allows nothing"):
+        check.tokens_past_the_end(BOUNDED, "aaa", (b"!",))

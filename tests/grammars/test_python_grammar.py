@@ -16,10 +16,12 @@ import pytest
 import grammars
 from grammars.check import (
     DEFAULT_TOKENIZER_DIR,
+    allowed_next,
     blank_line_tokens_after,
     check_text,
     get_tokenizer,
     replay_with_masks,
+    tokens_past_the_end,
     uses_four_space_indentation,
 )
 from grammars.gen_python import MAX_DEPTH
@@ -257,3 +259,23 @@ def test_blank_line_run_is_bounded() -> None:
     qwen = get_tokenizer(DEFAULT_TOKENIZER_DIR)
     assert not blank_line_tokens_after(PYTHON, "x = 1" + "\n" * 65, qwen)
     assert blank_line_tokens_after(PYTHON, "x = 1" + "\n" * 10, qwen)
+
+
+#: (text ending at a comment's limit, what may end it there; EOS is b"")
+COMMENT_LIMITS = {
+    "after a statement": ("x = 1  # " + "a" * 1999, (b"\n", b"\r", b"")),
+    "own line in a block": ("if x:\n    # " + "a" * 1999, (b"\n", b"\r")),
+    "between blocks": ("if x:\n    y = 1\n# " + "a" * 1999, (b"\n", b"\r", b"")),
+    "in brackets": ("f(\n    1,  # " + "a" * 1999, (b"\n", b"\r")),
+    "file head": ("# " + "a" * 1999, (b"\n", b"\r", b"")),
+}
+
+
+@needs_qwen
+@pytest.mark.parametrize(("prefix", "ends"), COMMENT_LIMITS.values(), ids=COMMENT_LIMITS.keys())
+def test_comment_bound_leaves_only_its_line_end(prefix: str, ends: tuple[bytes, ...]) -> None:
+    """After 2000 characters a comment's mask offers only its line end (or the end of the file); one
+    character earlier it may still grow, so a weak model cannot write one comment forever."""
+    qwen = get_tokenizer(DEFAULT_TOKENIZER_DIR)
+    assert tokens_past_the_end(PYTHON, prefix, ends, qwen)[:5] == []
+    assert any(t.startswith(b"a") for t in allowed_next(PYTHON, prefix[:-1], qwen))

@@ -15,7 +15,15 @@ import pytest
 
 import grammars
 from grammars import corpus, parsers, walk
-from grammars.check import DEFAULT_TOKENIZER_DIR, check_text, get_tokenizer, replay_with_masks, validate
+from grammars.check import (
+    DEFAULT_TOKENIZER_DIR,
+    allowed_next,
+    check_text,
+    get_tokenizer,
+    replay_with_masks,
+    tokens_past_the_end,
+    validate,
+)
 
 RUST = grammars.load("rust")
 
@@ -241,3 +249,26 @@ def test_generation_masks_on_corpus_files() -> None:
         verdict, times = replay_with_masks(RUST, path.read_text(encoding="utf-8"), qwen)
         assert verdict.accepted, f"{path} at {verdict.where()}: {verdict.message}"
         assert len(times) > 100
+
+
+# ---------------------------------------------------------------- bounded lexemes (issue 4)
+
+#: (text ending at a bounded lexeme's limit, what may end it there; EOS is b"")
+LEXEME_LIMITS = {
+    "line comment": ("fn f() {\n    // " + "a" * 1999, (b"\n",)),
+    "four-slash comment": ("fn f() {\n    ////" + "a" * 2000, (b"\n",)),
+    "outer doc": ("/// " + "a" * 1999, (b"\n",)),
+    "inner doc": ("//! " + "a" * 1999, (b"\n",)),
+    "doc in a macro": ("m! {\n    /// " + "a" * 1999, (b"\n",)),
+    "last comment": ("fn f() {}\n// " + "a" * 1999, (b"\n", b"")),
+}
+
+
+@needs_qwen
+@pytest.mark.parametrize(("prefix", "ends"), LEXEME_LIMITS.values(), ids=LEXEME_LIMITS.keys())
+def test_lexeme_bound_leaves_only_its_end(prefix: str, ends: tuple[bytes, ...]) -> None:
+    """At the limit of a line comment the mask offers only its line end (or the end of the file);
+    one character earlier it may still grow, so a weak model cannot write one comment forever."""
+    qwen = get_tokenizer(DEFAULT_TOKENIZER_DIR)
+    assert tokens_past_the_end(RUST, prefix, ends, qwen)[:5] == []
+    assert any(t.startswith(b"a") for t in allowed_next(RUST, prefix[:-1], qwen))

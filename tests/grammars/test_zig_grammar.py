@@ -20,7 +20,15 @@ import pytest
 
 import grammars
 from grammars import corpus, parsers, walk
-from grammars.check import DEFAULT_TOKENIZER_DIR, allowed_next, check_text, get_tokenizer, replay_with_masks, validate
+from grammars.check import (
+    DEFAULT_TOKENIZER_DIR,
+    allowed_next,
+    check_text,
+    get_tokenizer,
+    replay_with_masks,
+    tokens_past_the_end,
+    validate,
+)
 
 ZIG = grammars.load("zig")
 
@@ -232,20 +240,25 @@ def test_generation_masks_on_corpus_files() -> None:
 
 # ---------------------------------------------------------------- bounded lexemes (issue 4)
 
-#: (text ending at a string literal's limit, its closing quote)
-STRING_LIMITS = [
-    ('const s = "' + "a" * 5000, b'"'),
-]
+#: (text ending at a bounded lexeme's limit, what may end it there)
+LEXEME_LIMITS = {
+    "string": ('const s = "' + "a" * 5000, (b'"',)),
+    "comment": ("fn f() void {\n    // " + "a" * 1999, (b"\n", b"\r")),
+    "four-slash comment": ("fn f() void {\n    ////" + "a" * 2000, (b"\n", b"\r")),
+    "doc comment": ("/// " + "a" * 1999, (b"\n", b"\r")),
+    "container doc": ("//! " + "a" * 1999, (b"\n", b"\r")),
+    "comment after a comma": ("const a = .{\n    1, // " + "a" * 1999, (b"\n", b"\r")),
+    "multiline string line": ("const s =\n    \\\\" + "a" * 2000, (b"\n", b"\r")),
+    # the file's last comment may also end the file (EOS is b"")
+    "last comment": ("const a = 1;\n// " + "a" * 1999, (b"\n", b"\r", b"")),
+}
 
 
 @needs_qwen
-@pytest.mark.parametrize(("prefix", "closing"), STRING_LIMITS, ids=["string"])
-def test_string_bound_leaves_only_the_closing_quote(prefix: str, closing: bytes) -> None:
-    """At the limit of a string literal the mask offers only its closing quote; one character
-    earlier the string may still grow (so a weak model cannot write one string forever)."""
+@pytest.mark.parametrize(("prefix", "ends"), LEXEME_LIMITS.values(), ids=LEXEME_LIMITS.keys())
+def test_lexeme_bound_leaves_only_its_end(prefix: str, ends: tuple[bytes, ...]) -> None:
+    """At the limit of a bounded lexeme the mask offers only what ends it; one character earlier it
+    may still grow (so a weak model cannot write one string or comment line forever)."""
     qwen = get_tokenizer(DEFAULT_TOKENIZER_DIR)
-    at_limit = allowed_next(ZIG, prefix, qwen)
-    assert at_limit and all(t.startswith(closing) for t in at_limit), [
-        t for t in at_limit if not t.startswith(closing)
-    ][:5]
+    assert tokens_past_the_end(ZIG, prefix, ends, qwen)[:5] == []
     assert any(t.startswith(b"a") for t in allowed_next(ZIG, prefix[:-1], qwen))
