@@ -237,6 +237,28 @@ def test_random_walks_are_valid_rust() -> None:
     assert failures == []
 
 
+#: `0.. {` once left two readings open through the whole loop body (a range up to a block, and a
+#: loop over `0..`); the mask after the loop then exceeded llguidance's 50,000 Earley items.
+OPEN_RANGE_LOOP = """\
+fn main() {
+    for i in 0.. {
+        if i > 3 {
+            break;
+        }
+    }
+
+    // after the loop
+    let r = 0..{ 5 };
+}
+"""
+
+
+@needs_qwen
+def test_masks_after_a_loop_over_an_open_range() -> None:
+    verdict, _times = replay_with_masks(RUST, OPEN_RANGE_LOOP, get_tokenizer(DEFAULT_TOKENIZER_DIR))
+    assert verdict.accepted, f"{verdict.where()}: {verdict.message}"
+
+
 @needs_rustfmt
 @needs_qwen
 def test_generation_masks_on_corpus_files() -> None:
