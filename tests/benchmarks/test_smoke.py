@@ -58,7 +58,14 @@ def test_grammar_engine(tmp_path: Path) -> None:
     assert set(data["grammars"]) <= set(grammars.names())
     assert {"python", "json"} <= set(data["grammars"])
     for result in data["grammars"].values():
-        assert set(result["compile"]) == {"lark_to_llguidance_ms", "validate_ms", "matcher_build_ms", "first_mask_ms"}
+        assert set(result["compile"]) == {
+            "lark_to_llguidance_ms",
+            "validate_ms",
+            "compile_max_ms",
+            "matcher_build_ms",
+            "first_mask_ms",
+        }
+        assert result["compile"]["compile_max_ms"] >= result["compile"]["validate_ms"]
         assert set(result["gateway_validation"]) == {"cold_ms", "cached_p50_us", "cached_p99_us"}
     assert data["grammars"]["python"]["mask"]["n"] > 0
 
