@@ -58,6 +58,12 @@ class DeploySettings:
     max_inputs: int | None = None
     #: Name of a Modal secret holding HF_TOKEN, only needed for gated or private models.
     hf_secret: str | None = None
+    #: Physical CPU cores reserved next to the GPU (Modal's default is 0.125). vLLM's engine core
+    #: computes every running sequence's grammar mask on one CPU thread as it schedules each step
+    #: (0.03-2 ms per mask with the library grammars, up to 10 ms at a statement start; BENCHMARKS.md),
+    #: beside its API server, the gateway and the grammar-compile threads. Modal bills the higher of
+    #: reservation and use, and a generating vLLM already uses more than one core.
+    cpu: float = 4.0
 
     #: Env var name for each field.
     ENV = {
@@ -68,6 +74,7 @@ class DeploySettings:
         "timeout": "MAZE_TIMEOUT",
         "max_inputs": "MAZE_MAX_INPUTS",
         "hf_secret": "MAZE_HF_SECRET",
+        "cpu": "MAZE_CPU",
     }
 
     @classmethod
@@ -80,6 +87,14 @@ class DeploySettings:
                 continue
             if field in ("profile", "hf_secret"):
                 values[field] = raw
+                continue
+            if field == "cpu":
+                try:
+                    values[field] = float(raw)
+                except ValueError:
+                    raise ValueError(f"{var} must be a number of CPU cores, got {raw!r}") from None
+                if not values[field] > 0:
+                    raise ValueError(f"{var} must be a number of CPU cores above 0, got {raw!r}")
                 continue
             try:
                 values[field] = int(raw)
@@ -195,6 +210,7 @@ def function_options(profile: Profile, settings: DeploySettings) -> dict[str, An
         "max_containers": settings.max_containers,
         "scaledown_window": settings.scaledown_window,
         "timeout": settings.timeout,
+        "cpu": settings.cpu,
         # The function waits for vLLM (up to the profile's deadline); add time for image and volume set-up.
         "startup_timeout": int(profile.startup_timeout_s) + 5 * 60,
     }

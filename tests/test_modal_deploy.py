@@ -80,11 +80,12 @@ def test_function_options_follow_the_profile(profile: Profile) -> None:
 
 def test_scaling_comes_from_maze_settings_with_sensible_defaults() -> None:
     defaults = function_options(get_profile("l40s-fp8"), DeploySettings.from_env({}))
-    assert {k: defaults[k] for k in ("min_containers", "max_containers", "scaledown_window", "timeout")} == {
+    assert {k: defaults[k] for k in ("min_containers", "max_containers", "scaledown_window", "timeout", "cpu")} == {
         "min_containers": 0,  # scale to zero: no idle GPU bill
         "max_containers": 1,
         "scaledown_window": 900,
         "timeout": 600,
+        "cpu": 4.0,  # grammar masks, API server and gateway beside the GPU (Modal's default: 0.125)
     }
     settings = DeploySettings.from_env(
         {
@@ -95,12 +96,13 @@ def test_scaling_comes_from_maze_settings_with_sensible_defaults() -> None:
             "MAZE_TIMEOUT": "1200",
             "MAZE_MAX_INPUTS": "8",
             "MAZE_HF_SECRET": "huggingface-secret",
+            "MAZE_CPU": "8.5",
         }
     )
     options = function_options(get_profile(settings.profile), settings)
     assert options["gpu"] == "A100-80GB"
     assert (options["min_containers"], options["max_containers"]) == (1, 3)
-    assert (options["scaledown_window"], options["timeout"]) == (300, 1200)
+    assert (options["scaledown_window"], options["timeout"], options["cpu"]) == (300, 1200, 8.5)
     assert options["secrets"] == ["maze-inference-keys", "huggingface-secret"]
     assert concurrency_options(get_profile("a100-80-bf16"), settings) == {"max_inputs": 8, "target_inputs": 4}
     # Baked into the image, so the container re-imports this file with the same choices.
@@ -110,6 +112,10 @@ def test_scaling_comes_from_maze_settings_with_sensible_defaults() -> None:
 def test_bad_settings_fail_with_the_variable_s_name() -> None:
     with pytest.raises(ValueError, match="MAZE_MAX_CONTAINERS"):
         DeploySettings.from_env({"MAZE_MAX_CONTAINERS": "two"})
+    with pytest.raises(ValueError, match="MAZE_CPU must be a number of CPU cores"):
+        DeploySettings.from_env({"MAZE_CPU": "four"})
+    with pytest.raises(ValueError, match="MAZE_CPU must be a number of CPU cores above 0"):
+        DeploySettings.from_env({"MAZE_CPU": "0"})
     with pytest.raises(ValueError, match=r"not a GPU profile.*l40s-fp8"):
         modal_deploy.gpu_profile("cpu-tiny")
 
