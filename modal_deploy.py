@@ -60,7 +60,7 @@ class DeploySettings:
     hf_secret: str | None = None
     #: Physical CPU cores reserved next to the GPU (Modal's default is 0.125). vLLM's engine core
     #: computes every running sequence's grammar mask on one CPU thread as it schedules each step
-    #: (0.03-2 ms per mask with the library grammars, up to 10 ms at a statement start; BENCHMARKS.md),
+    #: (0.03-2 ms per mask with the library grammars, 5-13 ms at a statement start; BENCHMARKS.md),
     #: beside its API server, the gateway and the grammar-compile threads. Modal bills the higher of
     #: reservation and use, and a generating vLLM already uses more than one core.
     cpu: float = 4.0
