@@ -27,7 +27,7 @@ import ast
 import functools
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -245,6 +245,47 @@ def tokens_past_the_end(
         raise ValueError("the mask allows nothing after the prefix")
     starts = tuple(end for end in ends if end)
     return [t for t in allowed if not (t.startswith(starts) if t else b"" in ends)]
+
+
+@functools.cache
+def _ordinary_tokens(tokenizer: llguidance.LLTokenizer) -> int:
+    """A bit set (bit t = token t) of every token that is not a special one (EOS, chat markers)."""
+    return sum(1 << t for t in range(tokenizer.vocab_size) if not tokenizer.is_special_token(t))
+
+
+def dead_ends_after(
+    grammar_text: str,
+    prefix: str,
+    keep: Callable[[bytes], bool],
+    tokenizer: llguidance.LLTokenizer | None = None,
+) -> list[bytes]:
+    """The tokens the mask allows after ``prefix`` (those ``keep`` selects) that lead nowhere.
+
+    A dead end is a token the mask lets through after which the next mask offers nothing but EOS
+    while the text is incomplete: vLLM's guidance backend then forces EOS, and the output ends with
+    `finish_reason: "stop"` on unfinished code. llguidance checks one lexeme ahead only, so a grammar
+    whose lexeme can be matched but not followed by anything has them. Each selected token is tried
+    on a copy of the matcher (about a millisecond each), hence ``keep``.
+    """
+    tok = tokenizer if tokenizer is not None else byte_tokenizer()
+    matcher = llguidance.LLMatcher(tok, compiled(grammar_text), log_level=0)
+    tokens = tok.tokenize_bytes(prefix.encode("utf-8"))
+    if matcher.try_consume_tokens(tokens) != len(tokens):
+        raise ValueError(f"the grammar does not take the prefix: {matcher.get_error()[:200]}")
+    ordinary = _ordinary_tokens(tok)
+    mask = matcher.compute_bitmask()
+    dead: list[bytes] = []
+    for token in range(tok.vocab_size):
+        if not (mask[token // 8] >> (token % 8) & 1 and ordinary >> token & 1):
+            continue
+        text = tok.decode_bytes([token])
+        if not keep(text):
+            continue
+        probe = matcher.deep_copy()
+        goes_on = probe.consume_token(token) and bool(int.from_bytes(probe.compute_bitmask(), "little") & ordinary)
+        if probe.is_error() or not (goes_on or probe.is_accepting()):
+            dead.append(text)
+    return dead
 
 
 def accepts(grammar_text: str, source: str, tokenizer: llguidance.LLTokenizer | None = None) -> bool:

@@ -134,3 +134,16 @@ def test_tokens_past_the_end_refuses_an_empty_mask(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(check, "allowed_next", lambda *_args: [])
     with pytest.raises(ValueError, match="allows nothing"):
         check.tokens_past_the_end(BOUNDED, "aaa", (b"!",))
+
+
+def test_dead_ends_are_tokens_the_mask_allows_that_lead_nowhere() -> None:
+    """`b` matches a lexeme the parser takes, but nothing can follow it: the mask cannot see that."""
+    dead_end = 'start: "a" (B NEVER)? "!"\nB: "b"\nNEVER: /x/ & /y/\n'
+    assert check.dead_ends_after(dead_end, "a", lambda _token: True) == [b"b"]
+    assert check.dead_ends_after(dead_end, "a", lambda token: token != b"b") == []
+    assert check.dead_ends_after('start: "a" "b"? "!"\n', "a", lambda _token: True) == []
+
+
+def test_dead_ends_refuse_a_prefix_outside_the_grammar() -> None:
+    with pytest.raises(ValueError, match="does not take the prefix"):
+        check.dead_ends_after(TINY, "x", lambda _token: True)

@@ -16,6 +16,7 @@ from grammars.check import (
     DEFAULT_TOKENIZER_DIR,
     blank_line_tokens_after,
     check_text,
+    dead_ends_after,
     get_tokenizer,
     replay_with_masks,
     validate,
@@ -105,6 +106,7 @@ VALID = {
     "generic_calls": "const m = new Map<string, Array<number>>()\nf<A<B>>()\nuseQuery<{ a: string }>({})\n",
     "constructor_types": "type C = new (...a: any[]) => object\ntype D = abstract new () => object\n",
     "exponent": "const p = 2 ** 3 ** -x\nconst q = (-2) ** 2\n",
+    "adjacent_signs": "a = b - -c + +d - --e + ++f\ng = h--- i + j+++k\nm = n-- - -p + (q++ + +r)\ns = t - /* c */-u\n",
     "keywords_as_property_names": "o.default = o.new + o.class\nconst x = { if: 1, delete() {}, in: 2 }\n",
     "contextual_keywords_as_names": "const type = 1, of = 2, as = 3, get = 4, async = 5, declare = 6\ntype = of + as\n",
 }
@@ -133,6 +135,8 @@ INVALID = {
     "unary_base_of_exponent": "const p = -2 ** 2\n",
     "unary_inside_exponent": "const p = 2 ** -x ** 2\n",
     "postfix_glued_to_prefix": "a++++b\n",
+    "postfix_then_prefix_decrement": "a-- --b\n",
+    "decrement_after_as": "const y = x as number --z\n",
     "prefix_decrement_of_unary": "x = -- --y\n",
     "definite_assignment_glued": "let x!=1\n",
     "arrow_params_not_bindings": "const f = (1, 2) => 3\n",
@@ -233,6 +237,18 @@ def test_generation_masks_on_corpus_files() -> None:
         verdict, times = replay_with_masks(TS, path.read_text(encoding="utf-8"), qwen)
         assert verdict.accepted, f"{path} at {verdict.where()}: {verdict.message}"
         assert len(times) > 100
+
+
+def _only_signs(token: bytes) -> bool:
+    return bool(token.strip(b" ")) and set(token) <= set(b"+- ")
+
+
+@needs_qwen
+@pytest.mark.parametrize("prefix", ["let a = b--", "let a = b++", "let a = b", "let a = x as T", "a = b - "])
+def test_no_sign_token_leads_to_a_dead_end(prefix: str) -> None:
+    """After `b--` a second `--` used to match a lexeme that nothing could follow (so vLLM ended
+    the output there); every `+`/`-` token the mask allows must now have a continuation."""
+    assert dead_ends_after(TS, prefix, _only_signs, get_tokenizer(DEFAULT_TOKENIZER_DIR)) == []
 
 
 #: Block comments whose masks stay within llguidance's per-step lexer fuel (guards for a fix of the
