@@ -3,10 +3,12 @@
 Usage::
 
     python -m grammars.sound [--language L] [-n 300] [--seed 0] [--max-tokens 400] [--min-tokens 0]
-                             [--stop-probability 0.7] [--tokenizer DIR|byte] [--show 5]
+                             [--stop-probability 0.7] [--tokenizer DIR|byte] [--show 5] [--dead-ends N]
 
 Prints how many walks finished, how many the real parser accepted, and the first failures in full
-(each one is a text the grammar allows but the language does not: a grammar bug to fix).
+(each one is a text the grammar allows but the language does not: a grammar bug to fix). With
+``--dead-ends N`` it also probes N random places for dead ends (:func:`grammars.walk.dead_end_sweep`):
+tokens the mask allows that nothing can follow, where vLLM would end a generation on unfinished code.
 """
 
 from __future__ import annotations
@@ -83,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--tokenizer", default=None, help="Qwen tokenizer folder or 'byte' (default: Qwen)")
     parser.add_argument("--show", type=int, default=5, help="print at most N failing texts")
+    parser.add_argument(
+        "--dead-ends", type=int, default=0, metavar="N", help="also probe N random places for dead ends (default 0)"
+    )
     args = parser.parse_args(argv)
     try:
         result = measure(
@@ -104,7 +109,21 @@ def main(argv: list[str] | None = None) -> int:
         f"{result.language}: {result.finished - len(result.failures)}/{result.finished} finished walks parse "
         f"({result.rate:.1%}); {result.unfinished} ran out of tokens, {result.stuck} got stuck; {result.seconds:.1f} s"
     )
-    return 0 if not result.failures else 1
+    dead_ends = _sweep(args) if args.dead_ends > 0 else []
+    return 0 if not result.failures and not dead_ends else 1
+
+
+def _sweep(args: argparse.Namespace) -> list[walk.DeadEnd]:
+    """Run and print the dead-end sweep the command line asked for."""
+    info = grammars.get_info(args.language)
+    tokenizer = check.get_tokenizer(args.tokenizer) if args.tokenizer is not None else check.get_tokenizer()
+    started = time.perf_counter()
+    found = walk.dead_end_sweep(grammars.load(info.name), args.dead_ends, seed=args.seed, tokenizer=tokenizer)
+    for dead in found[: args.show]:
+        print(f"--- dead end: {dead.token!r} after ...{dead.prefix[-120:]!r}")
+    seconds = time.perf_counter() - started
+    print(f"{info.language}: {len(found)} dead ends at {args.dead_ends} random places; {seconds:.1f} s")
+    return found
 
 
 if __name__ == "__main__":

@@ -59,3 +59,42 @@ def test_sound_cli_reports_rate_and_fails_on_an_unsound_grammar(
     assert sound.main(["--language", "json", "-n", "30", "--tokenizer", "byte", "--show", "1"]) == 1
     out = capsys.readouterr().out
     assert "rejected by the json parser" in out and ",]" in out
+
+
+DEAD_END = 'start: "a" (B NEVER)? "!"\nB: "b"\nNEVER: /x/ & /y/\n'
+
+
+def test_dead_end_sweep_finds_a_token_that_nothing_can_follow() -> None:
+    found = walk.dead_end_sweep(DEAD_END, 5, tokenizer=check.byte_tokenizer(), keep=lambda _token: True)
+    assert found and {(dead.prefix, dead.token) for dead in found} == {("a", b"b")}
+    assert walk.dead_end_sweep('start: "a" "b"? "!"\n', 5, tokenizer=check.byte_tokenizer(), keep=bool) == []
+
+
+def test_operator_like_tokens_are_short_ascii_punctuation() -> None:
+    assert [walk.operator_like(t) for t in [b"--", b" ++", b");\n", b"x", b"a+", b"\xe2\x80\x94", b"", b"====="]] == [
+        True,
+        True,
+        True,
+        False,
+        False,
+        False,
+        False,
+        False,
+    ]
+
+
+def test_sound_cli_fails_on_a_dead_end(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(grammars, "load", lambda _name: DEAD_END.replace('B: "b"', 'B: "-"'))
+    assert sound.main(["--language", "json", "-n", "0", "--tokenizer", "byte", "--dead-ends", "3"]) == 1
+    out = capsys.readouterr().out
+    assert "--- dead end: b'-' after ...'a'" in out and re.search(r"json: [123] dead ends at 3 random places", out)
+    monkeypatch.setattr(grammars, "load", lambda _name: 'start: "a" "-"? "!"\n')
+    assert sound.main(["--language", "json", "-n", "0", "--tokenizer", "byte", "--dead-ends", "3"]) == 0
+
+
+@pytest.mark.parametrize("name", grammars.names())
+def test_library_grammars_have_no_dead_ends_at_sampled_places(name: str) -> None:
+    """At random places in every library grammar, no operator-like token the Qwen mask allows leads
+    nowhere (TypeScript's `x--` then `--` once did; a sweep of 6 places found it every time)."""
+    found = walk.dead_end_sweep(grammars.load(name), 8, seed=0)
+    assert [(dead.prefix[-80:], dead.token) for dead in found] == []
