@@ -24,7 +24,7 @@ import numpy as np
 
 from grammars import check
 
-__all__ = ["DeadEnd", "WalkReport", "dead_end_sweep", "operator_like", "sample", "walk"]
+__all__ = ["DeadEnd", "WalkReport", "dead_end_sweep", "sample", "walk"]
 
 
 @dataclass
@@ -157,23 +157,13 @@ class DeadEnd:
     token: bytes
 
 
-def operator_like(token: bytes) -> bool:
-    """Short ASCII tokens without letters or digits: operators, brackets, quotes, whitespace runs.
-
-    Dead ends come from lexemes that match but cannot be followed, and in these grammars those are
-    operator and delimiter lexemes; names and literals rarely matter. Qwen has about 3,800 such tokens,
-    a tenth of what a full probe would try, so a sweep position takes seconds, not a minute.
-    """
-    return 1 <= len(token) <= 4 and token.isascii() and not any(chr(byte).isalnum() for byte in token)
-
-
 def dead_end_sweep(
     grammar_text: str,
     positions: int,
     *,
     seed: int = 0,
     tokenizer: llguidance.LLTokenizer | None = None,
-    keep: Callable[[bytes], bool] = operator_like,
+    keep: Callable[[bytes], bool] = check.operator_like,
     max_prefix: int = 200,
     short_bias: float = 0.5,
 ) -> list[DeadEnd]:

@@ -147,3 +147,18 @@ def test_dead_ends_are_tokens_the_mask_allows_that_lead_nowhere() -> None:
 def test_dead_ends_refuse_a_prefix_outside_the_grammar() -> None:
     with pytest.raises(ValueError, match="does not take the prefix"):
         check.dead_ends_after(TINY, "x", lambda _token: True)
+
+
+def test_dead_ends_along_a_text_are_located() -> None:
+    dead_end = 'start: ("a" (B NEVER)? "!")*\nB: "-"\nNEVER: /x/ & /y/\n'
+    assert check.dead_ends_along(dead_end, "a!a!a!", 2) == [(1, b"-"), (3, b"-"), (5, b"-")]
+    assert check.dead_ends_along('start: ("a" "-"? "!")*\n', "a!a!a!", 2) == []
+
+
+def test_cli_dead_ends_along_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "a.json").write_text('{"k": [' + ", ".join(["1"] * 400) + "]}", encoding="utf-8")
+    assert check.main(["--language", "json", "--tokenizer", "byte", "--dead-ends", "400", str(tmp_path)]) == 0
+    assert "dead ends: 0 at 3 probed places (every 400th token)" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        check.main(["--language", "json", "--dead-ends", "-1", str(tmp_path)])
+    assert "--dead-ends takes a positive N" in capsys.readouterr().err

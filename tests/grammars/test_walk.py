@@ -71,7 +71,7 @@ def test_dead_end_sweep_finds_a_token_that_nothing_can_follow() -> None:
 
 
 def test_operator_like_tokens_are_short_ascii_punctuation() -> None:
-    assert [walk.operator_like(t) for t in [b"--", b" ++", b");\n", b"x", b"a+", b"\xe2\x80\x94", b"", b"====="]] == [
+    assert [check.operator_like(t) for t in [b"--", b" ++", b");\n", b"x", b"a+", b"\xe2\x80\x94", b"", b"====="]] == [
         True,
         True,
         True,
