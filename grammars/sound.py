@@ -89,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         "--dead-ends", type=int, default=0, metavar="N", help="also probe N random places for dead ends (default 0)"
     )
     args = parser.parse_args(argv)
+    if args.dead_ends < 0:
+        parser.error("--dead-ends takes a positive N (0, the default, probes nothing)")
     try:
         result = measure(
             args.language,

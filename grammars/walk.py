@@ -169,9 +169,10 @@ def dead_end_sweep(
 ) -> list[DeadEnd]:
     """Walk to ``positions`` random places in the grammar and probe each for dead ends.
 
-    A random walk only stumbles into a dead end if it happens to pick that one token; probing every
-    ``keep`` token at each place finds them about a thousand times faster. Each place is the end of
-    a fresh walk of 1 to ``max_prefix`` tokens.
+    A random walk only stumbles into a dead end if it happens to pick that one token (1,500 walks
+    through a TypeScript grammar with one after every `x--` never did); probing every ``keep`` token
+    at each place found it within 6 places. Each place is the end of a fresh walk of 1 to
+    ``max_prefix`` tokens.
     """
     tok = tokenizer if tokenizer is not None else check.get_tokenizer()
     matcher = llguidance.LLMatcher(tok, check.compiled(grammar_text), log_level=0)

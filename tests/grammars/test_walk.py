@@ -98,3 +98,9 @@ def test_library_grammars_have_no_dead_ends_at_sampled_places(name: str) -> None
     nowhere (TypeScript's `x--` then `--` once did; a sweep of 6 places found it every time)."""
     found = walk.dead_end_sweep(grammars.load(name), 8, seed=0)
     assert [(dead.prefix[-80:], dead.token) for dead in found] == []
+
+
+def test_sound_cli_refuses_a_negative_dead_end_count(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        sound.main(["--language", "json", "-n", "0", "--dead-ends", "-3"])
+    assert "--dead-ends takes a positive N" in capsys.readouterr().err
