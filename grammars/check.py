@@ -209,6 +209,15 @@ def replay_with_masks(
     return Verdict(accepted=True), times
 
 
+def _matcher_after(grammar_text: str, prefix: str, tokenizer: llguidance.LLTokenizer) -> llguidance.LLMatcher:
+    """A fresh matcher that has consumed ``prefix``; ValueError when the grammar does not take it."""
+    matcher = llguidance.LLMatcher(tokenizer, compiled(grammar_text), log_level=0)
+    tokens = tokenizer.tokenize_bytes(prefix.encode("utf-8"))
+    if matcher.try_consume_tokens(tokens) != len(tokens):
+        raise ValueError(f"the grammar does not take the prefix: {matcher.get_error()[:200]}")
+    return matcher
+
+
 def allowed_next(grammar_text: str, prefix: str, tokenizer: llguidance.LLTokenizer | None = None) -> list[bytes]:
     """The bytes of every token the mask allows after ``prefix`` (EOS as ``b""``; other specials left out).
 
@@ -216,10 +225,7 @@ def allowed_next(grammar_text: str, prefix: str, tokenizer: llguidance.LLTokeniz
     at a lexeme's limit the mask must offer only the tokens that end it.
     """
     tok = tokenizer if tokenizer is not None else byte_tokenizer()
-    matcher = llguidance.LLMatcher(tok, compiled(grammar_text), log_level=0)
-    tokens = tok.tokenize_bytes(prefix.encode("utf-8"))
-    if matcher.try_consume_tokens(tokens) != len(tokens):
-        raise ValueError(f"the grammar does not take the prefix: {matcher.get_error()[:200]}")
+    matcher = _matcher_after(grammar_text, prefix, tok)
     mask = matcher.compute_bitmask()
     allowed = [t for t in range(tok.vocab_size) if mask[t // 8] >> (t % 8) & 1]
     kept = [t for t in allowed if t == tok.eos_token or not tok.is_special_token(t)]
@@ -268,11 +274,7 @@ def dead_ends_after(
     on a copy of the matcher (about a millisecond each), hence ``keep``.
     """
     tok = tokenizer if tokenizer is not None else byte_tokenizer()
-    matcher = llguidance.LLMatcher(tok, compiled(grammar_text), log_level=0)
-    tokens = tok.tokenize_bytes(prefix.encode("utf-8"))
-    if matcher.try_consume_tokens(tokens) != len(tokens):
-        raise ValueError(f"the grammar does not take the prefix: {matcher.get_error()[:200]}")
-    return dead_ends_in(matcher, tok, keep)
+    return dead_ends_in(_matcher_after(grammar_text, prefix, tok), tok, keep)
 
 
 def operator_like(token: bytes) -> bool:
@@ -293,11 +295,8 @@ def dead_ends_in(
     usual = _usual_followers(tokenizer)
     mask = matcher.compute_bitmask()
     dead: list[bytes] = []
-    for token in range(tokenizer.vocab_size):
-        if not (mask[token // 8] >> (token % 8) & 1 and ordinary >> token & 1):
-            continue
-        text = tokenizer.decode_bytes([token])
-        if not keep(text):
+    for token, text in _kept_tokens(tokenizer, keep):
+        if not mask[token // 8] >> (token % 8) & 1:
             continue
         probe = matcher.deep_copy()
         if not probe.consume_token(token):
@@ -320,14 +319,24 @@ def dead_ends_along(
     rarely do): (byte offset, token) pairs. Stops where the grammar rejects the text."""
     tok = tokenizer if tokenizer is not None else byte_tokenizer()
     matcher = llguidance.LLMatcher(tok, compiled(grammar_text), log_level=0)
-    tokens = tok.tokenize_bytes(source.encode("utf-8"))
     found: list[tuple[int, bytes]] = []
-    for index, token in enumerate(tokens):
+    offset = 0
+    for index, token in enumerate(tok.tokenize_bytes(source.encode("utf-8"))):
         if index % every == every - 1:
-            offset = len(tok.decode_bytes(tokens[:index]))
             found += [(offset, dead) for dead in dead_ends_in(matcher, tok, keep)]
         if not matcher.consume_token(token):
             break
+        offset += len(tok.decode_bytes([token]))
+    return found
+
+
+@functools.cache
+def _kept_tokens(tokenizer: llguidance.LLTokenizer, keep: Callable[[bytes], bool]) -> list[tuple[int, bytes]]:
+    """The ordinary tokens ``keep`` selects, with their bytes: decided once, not at every probed place."""
+    found = []
+    for token in range(tokenizer.vocab_size):
+        if not tokenizer.is_special_token(token) and keep(text := tokenizer.decode_bytes([token])):
+            found.append((token, text))
     return found
 
 
