@@ -100,8 +100,12 @@ def vllm_env(profile: Profile, base: Mapping[str, str] = os.environ) -> dict[str
     connections after ``MAZE_UPSTREAM_KEEPALIVE_SECONDS`` (4 s), is always the side that closes one:
     when both sides time out together, a request can go out on a connection the server has just
     closed and fail before it started.
+
+    The grammar-mask fill threads of the engine plugin (`app.vllm_plugin`) come from the profile
+    unless the caller's environment already chose (``MAZE_MASK_THREADS``).
     """
     env = dict(base)
+    env.setdefault("MAZE_MASK_THREADS", str(profile.mask_threads))
     env["PYTHONUNBUFFERED"] = "1"
     env["VLLM_HTTP_TIMEOUT_KEEP_ALIVE"] = str(VLLM_KEEPALIVE_SECONDS)
     env.update(profile.env)

@@ -85,15 +85,17 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
 
 
-@pytest.fixture(scope="session")
-def stack(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+@contextlib.contextmanager
+def serve_stack(tiny_model: Path, workdir: Path, extra_env: dict[str, str] | None = None) -> Iterator[Stack]:
+    """Run ``python -m app serve`` on the tiny model until the block ends, then check nothing survives it."""
     port, upstream_port = free_port(), free_port()
-    log_path = tmp_path_factory.mktemp("stack") / "serve.log"
+    log_path = workdir / "serve.log"
     env = {
         **os.environ,
         "MAZE_API_KEYS": API_KEY,
         "MAZE_UPSTREAM_WAIT_SECONDS": "90",
         "PYTHONUNBUFFERED": "1",
+        **(extra_env or {}),
     }
     argv = [
         sys.executable, "-m", "app", "serve",
@@ -129,6 +131,20 @@ def stack(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         time.sleep(0.5)
         survivors = [pid for pid in tree if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
         assert not survivors, f"processes survived app serve's shutdown: {survivors}"
+
+
+@pytest.fixture(scope="session")
+def stack(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The stack as users run it: the engine plugin (app/vllm_plugin) on."""
+    with serve_stack(tiny_model, tmp_path_factory.mktemp("stack")) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def stack_plugin_off(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A second stack with MAZE_ENGINE_PLUGIN=0: vLLM exactly as shipped, to compare the plugin against."""
+    with serve_stack(tiny_model, tmp_path_factory.mktemp("stack-plugin-off"), {"MAZE_ENGINE_PLUGIN": "0"}) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")

@@ -148,3 +148,10 @@ def test_vllm_itself_parses_a_gpu_argv(vllm_parser: Any) -> None:
     assert args.quantization == "awq_marlin"
     assert args.gpu_memory_utilization == 0.92
     assert args.max_num_seqs == 32
+
+
+def test_vllm_env_gives_the_engine_plugin_the_profiles_mask_threads() -> None:
+    assert vllm_env(CPU_TINY, base={})["MAZE_MASK_THREADS"] == str(CPU_TINY.mask_threads)
+    assert vllm_env(GPU, base={})["MAZE_MASK_THREADS"] == str(GPU.mask_threads)
+    # A choice made by whoever starts the service wins over the profile's default.
+    assert vllm_env(GPU, base={"MAZE_MASK_THREADS": "3"})["MAZE_MASK_THREADS"] == "3"

@@ -1,0 +1,188 @@
+"""The patches themselves: wrap vLLM's structured-output manager and guidance backend in place.
+
+Applied by `app.vllm_plugin.register` only after the guard accepted the installed vLLM. Everything
+is done to the classes, not to module globals, because vLLM's engine core imported
+`StructuredOutputManager` by name before any plugin loads; patching the class reaches that name too.
+
+What changes, and nothing else:
+- `grammar_bitmask` (one engine step's masks): without speculative tokens and with at least two
+  constrained sequences, rows that vLLM would fill one by one through `_fill_bitmasks` are collected
+  instead, then filled together by `ParallelMaskFiller` before the bitmask is returned. Nothing
+  advances a grammar between two fills of such a step, so every row sees the state it would have
+  seen. With speculative tokens vLLM's own code runs untouched: there the fills interleave with
+  accepting draft tokens.
+- `GuidanceBackend.compile_grammar`: matchers come from `CompiledGrammarCache` (a copy of a matcher
+  compiled once), built exactly as vLLM builds them.
+- `StructuredOutputManager.__init__`: when the engine is configured for the guidance backend, the
+  backend is created at once (vLLM would create it at the first constrained request) and the library
+  grammars are compiled on vLLM's compile pool while the engine waits for traffic.
+- `clear_backend`: also releases the fill executor.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections.abc import Callable
+from typing import Any
+
+import llguidance
+
+from app.vllm_plugin.grammar_cache import CompiledGrammarCache
+from app.vllm_plugin.mask_fill import ParallelMaskFiller
+from app.vllm_plugin.settings import EnginePluginSettings
+
+logger = logging.getLogger("vllm.maze_engine_plugin")
+
+#: Set on the patched class, so a second `install` (vLLM loads general plugins once per process, but
+#: tests may call it again) never wraps a wrapper.
+_MARK = "_maze_engine_plugin"
+
+
+def install(settings: EnginePluginSettings) -> None:
+    """Patch vLLM's classes in this process (idempotent)."""
+    from vllm.v1.structured_output import StructuredOutputManager, backend_guidance
+
+    if getattr(StructuredOutputManager, _MARK, False):
+        return
+    manager = StructuredOutputManager
+    manager.__init__ = _wrap_init(manager.__init__, settings, backend_guidance)
+    manager._fill_bitmasks = _wrap_fill_bitmasks(manager._fill_bitmasks, backend_guidance.GuidanceGrammar)
+    manager.grammar_bitmask = _wrap_grammar_bitmask(manager.grammar_bitmask)
+    manager.clear_backend = _wrap_clear_backend(manager.clear_backend)
+    backend = backend_guidance.GuidanceBackend
+    backend.__post_init__ = _wrap_backend_post_init(backend.__post_init__, settings)
+    backend.compile_grammar = _cached_compile_grammar(backend_guidance)
+    setattr(manager, _MARK, True)
+
+
+def _wrap_init(
+    original: Callable[..., None], settings: EnginePluginSettings, backend_guidance: Any
+) -> Callable[..., None]:
+    @functools.wraps(original)
+    def __init__(self: Any, vllm_config: Any) -> None:
+        original(self, vllm_config)
+        self._maze_filler = ParallelMaskFiller(settings.mask_threads)
+        self._maze_pending = None
+        if settings.grammar_prewarm:
+            _prewarm_library(self, vllm_config, backend_guidance)
+
+    return __init__
+
+
+def _prewarm_library(manager: Any, vllm_config: Any, backend_guidance: Any) -> None:
+    """Create the guidance backend now and compile the library grammars on vLLM's compile pool."""
+    if vllm_config.structured_outputs_config.backend != "guidance" or vllm_config.model_config.skip_tokenizer_init:
+        return
+    from vllm.v1.structured_output.backend_types import StructuredOutputOptions
+
+    import grammars
+
+    try:
+        manager.backend = backend_guidance.GuidanceBackend(
+            vllm_config, tokenizer=manager.tokenizer, vocab_size=vllm_config.model_config.get_vocab_size()
+        )
+    except Exception:  # vLLM would meet the same error at the first request and report it there
+        logger.exception("maze engine plugin: could not create the guidance backend early; vLLM will at first use")
+        manager.backend = None
+        return
+    names = grammars.names()
+    for name in names:
+        future = manager.executor.submit(
+            manager.backend.compile_grammar, StructuredOutputOptions.GRAMMAR, grammars.load(name)
+        )
+        future.add_done_callback(functools.partial(_log_prewarm_failure, name))
+    logger.info("maze engine plugin: compiling %d library grammars in the background: %s", len(names), ", ".join(names))
+
+
+def _log_prewarm_failure(name: str, future: Any) -> None:
+    if future.exception() is not None:
+        logger.warning("maze engine plugin: library grammar %s did not compile: %s", name, future.exception())
+
+
+def _wrap_fill_bitmasks(original: Callable[..., None], guidance_grammar: type) -> Callable[..., None]:
+    @functools.wraps(original)
+    def _fill_bitmasks(self: Any, batch: Any) -> None:
+        pending: list[tuple[Any, int]] | None = self._maze_pending
+        if pending is None:
+            original(self, batch)
+            return
+        rest = []
+        for grammar, index, apply_bitmask in batch:
+            if apply_bitmask and isinstance(grammar, guidance_grammar) and not grammar.is_terminated():
+                pending.append((grammar, index))
+            else:
+                rest.append((grammar, index, apply_bitmask))
+        if rest:
+            original(self, rest)
+
+    return _fill_bitmasks
+
+
+def _wrap_grammar_bitmask(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def grammar_bitmask(self: Any, requests: Any, structured_output_request_ids: list[str], spec_tokens: Any) -> Any:
+        if self.vllm_config.num_speculative_tokens or len(structured_output_request_ids) < 2:
+            return original(self, requests, structured_output_request_ids, spec_tokens)
+        pending: list[tuple[Any, int]] = []
+        self._maze_pending = pending
+        try:
+            bitmask = original(self, requests, structured_output_request_ids, spec_tokens)
+        finally:
+            self._maze_pending = None
+        if pending:
+            # `bitmask` is a numpy view of `_grammar_bitmask`: rows written now are in it.
+            self._maze_filler.fill([(grammar.ll_matcher, index) for grammar, index in pending], self._grammar_bitmask)
+            for grammar, _ in pending:
+                grammar.check_error()
+        return bitmask
+
+    return grammar_bitmask
+
+
+def _wrap_clear_backend(original: Callable[..., None]) -> Callable[..., None]:
+    @functools.wraps(original)
+    def clear_backend(self: Any) -> None:
+        original(self)
+        self._maze_filler.close()
+
+    return clear_backend
+
+
+def _wrap_backend_post_init(original: Callable[..., None], settings: EnginePluginSettings) -> Callable[..., None]:
+    @functools.wraps(original)
+    def __post_init__(self: Any) -> None:
+        original(self)
+        self._maze_cache = CompiledGrammarCache(
+            max_entries=settings.grammar_cache_entries,
+            max_bytes=settings.grammar_cache_bytes,
+            vocab_size=self.ll_tokenizer.vocab_size,
+        )
+
+    return __post_init__
+
+
+def _cached_compile_grammar(backend_guidance: Any) -> Callable[..., Any]:
+    """`GuidanceBackend.compile_grammar` with the matcher taken from the backend's cache."""
+
+    def compile_grammar(self: Any, request_type: Any, grammar_spec: str, stop_token_ids: Any = None) -> Any:
+        serialized = backend_guidance.serialize_guidance_grammar(
+            request_type, grammar_spec, self.disable_any_whitespace, self.disable_additional_properties
+        )
+        self.serialized_grammar = serialized
+
+        def build(text: str) -> llguidance.LLMatcher:
+            return llguidance.LLMatcher(
+                self.ll_tokenizer, text, log_level=int(os.environ.get("LLGUIDANCE_LOG_LEVEL", "1"))
+            )
+
+        grammar = backend_guidance.GuidanceGrammar(
+            ll_matcher=self._maze_cache.matcher(serialized, build),
+            ll_tokenizer=self.ll_tokenizer,
+            vocab_size=self.vocab_size,
+        )
+        grammar.check_error()
+        return grammar
+
+    return compile_grammar
