@@ -2,6 +2,7 @@
 
 Parts: ``gateway`` (1), ``grammar`` (2), ``decoding`` (3), ``ceiling`` (4); default all four, in
 that order, which takes under 10 minutes on 2 idle cores (most of it vLLM's start-up and decoding).
+``plugin`` (6) runs only when named: the CPU stack with the engine plugin off, then on.
 ``--quick`` runs each with tiny counts (the smoke test uses it): the numbers mean nothing then.
 """
 
@@ -14,7 +15,9 @@ from pathlib import Path
 
 from .common import RESULTS_DIR
 
-PARTS = ("gateway", "grammar", "decoding", "ceiling")
+PARTS = ("gateway", "grammar", "decoding", "ceiling", "plugin")
+#: Parts that run only when named: each starts two CPU vLLMs and takes ~10 minutes on 2 cores.
+DEFAULT_PARTS = ("gateway", "grammar", "decoding", "ceiling")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="results directory (default: %(default)s)")
     parser.add_argument("--no-litellm", action="store_true", help="skip LiteLLM's proxy in the gateway part")
     args = parser.parse_args(argv)
-    parts = args.parts or list(PARTS)
+    parts = args.parts or list(DEFAULT_PARTS)
     unknown = sorted(set(parts) - set(PARTS))
     if unknown:
         parser.error(f"unknown part(s) {', '.join(unknown)}; choose from {', '.join(PARTS)}")
@@ -55,6 +58,11 @@ def main(argv: list[str] | None = None) -> int:
 
         log("GPU ceiling:")
         gpu_ceiling.run(args.out, log)
+    if "plugin" in parts:
+        from . import plugin_cpu
+
+        log("engine plugin on the CPU vLLM, off vs on:")
+        plugin_cpu.run(plugin_cpu.QUICK if args.quick else plugin_cpu.Config(), args.out, log)
     log(f"done in {time.perf_counter() - started:.0f} s; results in {args.out}")
     return 0
 

