@@ -64,3 +64,26 @@ def test_one_row_is_filled_without_the_executor(ll_tokenizer: llguidance.LLToken
     expected = llguidance_torch.allocate_token_bitmask(2, ll_tokenizer.vocab_size)
     llguidance_torch.fill_next_token_bitmask(matcher, expected, 1)
     assert torch.equal(bitmask, expected)
+
+
+def test_closing_the_filler_ends_its_threads(ll_tokenizer: llguidance.LLTokenizer) -> None:
+    import gc
+    import os
+    import time
+
+    def threads() -> int:
+        return len(os.listdir("/proc/self/task"))
+
+    before = threads()
+    grammar = llguidance.grammar_from("grammar", grammars.load("json"))
+    matchers = [llguidance.LLMatcher(ll_tokenizer, grammar) for _ in range(4)]
+    bitmask = llguidance_torch.allocate_token_bitmask(4, ll_tokenizer.vocab_size)
+    filler = ParallelMaskFiller(3)
+    filler.fill([(m, i) for i, m in enumerate(matchers)], bitmask)
+    assert threads() >= before + 3
+    filler.close()
+    gc.collect()
+    deadline = time.monotonic() + 5
+    while threads() > before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert threads() == before
