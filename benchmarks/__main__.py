@@ -87,6 +87,7 @@ def _engine_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--grammars", nargs="+", help="library grammars (default: all)")
     group.add_argument("--steps", type=int, help="decode steps per cell (default 128)")
     group.add_argument("--tag", help="results are engine-TAG.md/json (default: <cores>core)")
+    group.add_argument("--note", default="", help="a note on the machine for the results (e.g. what else ran)")
 
 
 def _engine(args: argparse.Namespace, log: Callable[[str], None]) -> bool:
@@ -110,7 +111,7 @@ def _engine(args: argparse.Namespace, log: Callable[[str], None]) -> bool:
         log(f"engine: wrote token streams into {args.export_files} ({size / 1e3:.0f} KB)")
         return False
     log("engine step:")
-    engine_step.run(config, args.out, log, files=args.files, tokenizer_dir=args.tokenizer)
+    engine_step.run(config, args.out, log, files=args.files, tokenizer_dir=args.tokenizer, note=args.note)
     return True
 
 

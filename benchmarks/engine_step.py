@@ -23,7 +23,8 @@ fill of the same matchers and fails on any differing bit.
 The corpora exist only where ``python -m grammars.corpus fetch`` ran: ``--export-files DIR`` writes
 the token streams a run needs (small JSON, one per language) and ``--files DIR`` replays them
 elsewhere. ``--budget-s`` bounds the sweep: each cell gets a share of what is left, in proportion to
-B, and stops after ``min_steps`` once over it (marked "cut").
+B, and the serial cell stops after ``min_steps`` once over it (marked "cut"); the threaded cells of
+the same grammar x cache x B then replay exactly as many steps, so they compare like for like.
 """
 
 from __future__ import annotations
@@ -262,10 +263,11 @@ def run_cell(
     streams: list[Stream],
     filler: Filler | None,
     config: Config,
+    steps: int,
     deadline: float,
     vocab_size: int,
 ) -> CellTimes:
-    """Replay ``config.steps`` engine steps: consume last step's tokens, then fill all masks.
+    """Replay ``steps`` engine steps: consume last step's tokens, then fill all masks.
 
     ``filler`` None is the serial fill; otherwise the first ``guard_steps`` are checked against it.
     Stops after ``min_steps`` once ``deadline`` (perf_counter) has passed.
@@ -274,7 +276,7 @@ def run_cell(
     bitmask = llguidance_torch.allocate_token_bitmask(batch, vocab_size)
     rows = [(matcher, row) for row, matcher in enumerate(matchers)]
     times = CellTimes()
-    for step in range(config.steps):
+    for step in range(steps):
         if step >= config.min_steps and time.perf_counter() > deadline:
             break
         t0 = time.perf_counter()
@@ -369,15 +371,22 @@ def sweep(
     log: Callable[[str], None],
     make_filler: Callable[[int], Filler] = ParallelMaskFiller,
 ) -> list[dict[str, Any]]:
-    """Every cell, one engine (one compiled-grammar cache) per grammar."""
+    """Every cell, one engine (one compiled-grammar cache) per grammar.
+
+    Only the first cell of a grammar x cache x B (the serial one) is cut by the budget; the threaded
+    cells after it replay exactly as many steps. Files' first tokens are often a licence comment,
+    cheap to mask, so cells cut at different steps would not be comparable.
+    """
     targets = step_targets()
     compiled = {name: llguidance.grammar_from("lark", grammars.load(name)) for name in names}
     caches = {
         name: CompiledGrammarCache(max_entries=8, max_bytes=1 << 24, vocab_size=tokenizer.vocab_size) for name in names
     }
     results = []
+    steps_of: dict[tuple[str, bool, int], int] = {}
     started = time.perf_counter()
     for cell, deadline in deadlines(cells(names, config), config, started):
+        key = (cell.grammar, cell.cache, cell.batch)
         language = grammars.get_info(cell.grammar).language
         t0 = time.perf_counter()
         cache = caches[cell.grammar] if cell.cache else None
@@ -385,7 +394,9 @@ def sweep(
         matchers_s = time.perf_counter() - t0
         filler = None if cell.threads == 1 else make_filler(cell.threads)
         try:
-            times = run_cell(matchers, streams[language], filler, config, deadline, tokenizer.vocab_size)
+            steps, until = (steps_of[key], float("inf")) if key in steps_of else (config.steps, deadline)
+            times = run_cell(matchers, streams[language], filler, config, steps, until, tokenizer.vocab_size)
+            steps_of.setdefault(key, len(times.fill))
         finally:
             if filler is not None:
                 filler.close()
@@ -418,8 +429,10 @@ def summary(data: dict[str, Any]) -> dict[str, Any]:
         fill = {threads: c["fill"]["p50_ms"] for threads, c in picked.items()}
         rows[name] = {
             "batch": batch,
+            "max_steps": config["steps"],
             "cache": cache,
             "fill_p50_ms_by_threads": fill,
+            "steps_by_threads": {threads: c["steps"] for threads, c in picked.items()},
             "goals": {
                 f"fill <= {goal:g} ms at {threads} threads": None if threads not in fill else fill[threads] <= goal
                 for threads, goal in FILL_GOALS_MS.items()
@@ -436,15 +449,22 @@ def _yes_no(value: bool | None) -> str:
     return "not run" if value is None else ("yes" if value else "**no**")
 
 
+def _fill_cell(row: dict[str, Any], threads: int) -> str:
+    """The fill p50, with the steps it comes from when the budget cut the cell short."""
+    if threads not in row["fill_p50_ms_by_threads"]:
+        return "—"
+    steps = row["steps_by_threads"][threads]
+    return f"{row['fill_p50_ms_by_threads'][threads]:.2f}" + (f" ({steps} steps)" if steps < row["max_steps"] else "")
+
+
 def summary_markdown(data: dict[str, Any]) -> str:
     threads = sorted(data["config"]["threads"])
     rows = []
     for name, s in data["summary"].items():
-        fill = s["fill_p50_ms_by_threads"]
         on, off = s["setup_on"], s["setup_off"]
         rows.append([
             f"`{name}`",
-            *(f"{fill[t]:.2f}" if t in fill else "—" for t in threads),
+            *(_fill_cell(s, t) for t in threads),
             *(_yes_no(v) for v in s["goals"].values()),
             "—" if s["mask_cpu_per_seq_ms"] is None else f"{s['mask_cpu_per_seq_ms']:.3f}",
             f"{off['setup_p50_ms']:.1f} / {off['setup_max_ms']:.1f} (+ first mask {off['with_first_mask_p50_ms']:.1f})",
@@ -506,11 +526,14 @@ def markdown(data: dict[str, Any]) -> str:
         "### Engine step (vLLM 0.32's consume + fill, serial vs the plugin's threads)\n",
         summary_markdown(data),
         "",
-        f"Machine: {machine_line(data['machine'])}. llguidance {data['versions']['llguidance']}, "
+        f"Machine: {machine_line(data['machine'])}. {data['machine']['note']}{' ' * bool(data['machine']['note'])}"
+        f"llguidance {data['versions']['llguidance']}, "
         f"torch {data['versions']['torch']}. {data['config']['steps']} steps per cell at most, budget "
-        f"{data['config']['budget_s']:g} s (cells over their share are cut after {data['config']['min_steps']} "
-        f"steps); the sweep took {data['seconds']:.0f} s. Guard: {guard['steps']} steps of {guard['cells']} "
-        "threaded cells bit-identical to the serial fill.",
+        f"{data['config']['budget_s']:g} s (a serial cell over its share is cut after {data['config']['min_steps']}+ "
+        "steps, and the threaded cells of its grammar, cache and B replay as many: files often open with a "
+        "licence comment, cheap to mask, so only equal steps compare); the sweep took "
+        f"{data['seconds']:.0f} s. Guard: {guard['steps']} steps of {guard['cells']} threaded cells "
+        "bit-identical to the serial fill.",
         "",
         "Ratio = forward / max(forward, consume + fill): the throughput a GPU keeps with async scheduling, "
         f"from the step's p50 and p99. Forward steps: {targets} (fit: bandwidth-bound lower bound from "
@@ -547,10 +570,12 @@ def run(
     files: Path | None = None,
     tokenizer_dir: Path | None = None,
     make_filler: Callable[[int], Filler] = ParallelMaskFiller,
+    note: str = "",
 ) -> dict[str, Any]:
+    """The sweep, written to ``engine-<tag>.md/json``; ``note`` says what else ran on the machine."""
     from grammars.check import DEFAULT_TOKENIZER_DIR, qwen_tokenizer
 
-    info = machine()
+    info = machine(note)
     started = time.perf_counter()
     tokenizer = qwen_tokenizer(tokenizer_dir or DEFAULT_TOKENIZER_DIR)
     names = list(config.grammars or grammars.names())
