@@ -33,7 +33,8 @@ DEFAULT_PARTS = PARTS[:4]
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[1])
-    parser.add_argument("parts", nargs="*", metavar="PART", help=f"any of {', '.join(PARTS)} (default: all)")
+    default = " ".join(DEFAULT_PARTS)
+    parser.add_argument("parts", nargs="*", metavar="PART", help=f"any of {', '.join(PARTS)} (default: {default})")
     parser.add_argument("--quick", action="store_true", help="tiny counts: checks that the scripts run")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="results directory (default: %(default)s)")
     parser.add_argument("--no-litellm", action="store_true", help="skip LiteLLM's proxy in the gateway part")
