@@ -7,6 +7,7 @@ at the repository root explains and quotes them.
 
 Modules, one per part: :mod:`benchmarks.gateway_overhead` (with :mod:`benchmarks.fake_upstream`,
 :mod:`benchmarks.loadgen`, :mod:`benchmarks.litellm_ref`), :mod:`benchmarks.grammar_engine`,
-:mod:`benchmarks.decoding`, :mod:`benchmarks.gpu_ceiling`. They are a tool, not part of the service:
+:mod:`benchmarks.decoding`, :mod:`benchmarks.gpu_ceiling`, and :mod:`benchmarks.engine_step` (vLLM's
+engine step with and without the engine plugin; run only when named). They are a tool, not part of the service:
 nothing in ``app/``, ``gateway/`` or ``client/`` imports them.
 """

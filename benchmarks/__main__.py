@@ -1,9 +1,20 @@
-"""``python -m benchmarks [part ...] [--quick] [--out DIR] [--no-litellm]``
+"""``python -m benchmarks [part ...] [--quick] [--out DIR] [--no-litellm] [engine options]``
 
 Parts: ``gateway`` (1), ``grammar`` (2), ``decoding`` (3), ``ceiling`` (4); default all four, in
 that order, which takes under 10 minutes on 2 idle cores (most of it vLLM's start-up and decoding).
 ``plugin`` (6) runs only when named: the CPU stack with the engine plugin off, then on.
 ``--quick`` runs each with tiny counts (the smoke test uses it): the numbers mean nothing then.
+
+``engine`` (5, only when named: it is a CPU sweep of its own, ``--budget-s`` long, about 4 minutes
+by default, and needs the corpora or exported files) replays vLLM 0.32's engine step (consume, then
+fill B masks) serially and on the engine plugin's threads; results in ``engine-<tag>.md/json``::
+
+    python -m benchmarks engine --export-files DIR        # here, with the corpora: write DIR, no sweep
+    python -m benchmarks engine --files DIR --tokenizer app/tokenizer/qwen2.5-coder --budget-s 240
+    python -m benchmarks engine --batch 1 8 32 64 --threads 1 2 --tag 2core
+
+``--batch``, ``--threads``, ``--grammars``, ``--steps`` narrow the sweep; ``--tag`` names the result
+(default ``<cores>core``).
 """
 
 from __future__ import annotations
@@ -11,21 +22,25 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from .common import RESULTS_DIR
 
-PARTS = ("gateway", "grammar", "decoding", "ceiling", "plugin")
-#: Parts that run only when named: each starts two CPU vLLMs and takes ~10 minutes on 2 cores.
-DEFAULT_PARTS = ("gateway", "grammar", "decoding", "ceiling")
+PARTS = ("gateway", "grammar", "decoding", "ceiling", "engine", "plugin")
+#: What runs when no part is named: the engine sweep would add its whole budget, and the plugin part
+#: starts two CPU vLLMs (~10 minutes on 2 cores).
+DEFAULT_PARTS = PARTS[:4]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[1])
-    parser.add_argument("parts", nargs="*", metavar="PART", help=f"any of {', '.join(PARTS)} (default: all)")
+    default = " ".join(DEFAULT_PARTS)
+    parser.add_argument("parts", nargs="*", metavar="PART", help=f"any of {', '.join(PARTS)} (default: {default})")
     parser.add_argument("--quick", action="store_true", help="tiny counts: checks that the scripts run")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="results directory (default: %(default)s)")
     parser.add_argument("--no-litellm", action="store_true", help="skip LiteLLM's proxy in the gateway part")
+    _engine_arguments(parser)
     args = parser.parse_args(argv)
     parts = args.parts or list(DEFAULT_PARTS)
     unknown = sorted(set(parts) - set(PARTS))
@@ -58,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
 
         log("GPU ceiling:")
         gpu_ceiling.run(args.out, log)
+    if "engine" in parts and not _engine(args, log):
+        return 0
     if "plugin" in parts:
         from . import plugin_cpu
 
@@ -65,6 +82,45 @@ def main(argv: list[str] | None = None) -> int:
         plugin_cpu.run(plugin_cpu.QUICK if args.quick else plugin_cpu.Config(), args.out, log)
     log(f"done in {time.perf_counter() - started:.0f} s; results in {args.out}")
     return 0
+
+
+def _engine_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("engine part")
+    group.add_argument("--files", type=Path, help="replay token streams exported here, not grammars.corpus")
+    group.add_argument("--export-files", type=Path, metavar="DIR", help="write the token streams into DIR and stop")
+    group.add_argument("--tokenizer", type=Path, metavar="DIR", help="the Qwen tokenizer (default: app/tokenizer)")
+    group.add_argument("--budget-s", type=float, help="wall budget of the sweep (default 240)")
+    group.add_argument("--batch", type=int, nargs="+", help="batch sizes B (default 1 8 32 64 128)")
+    group.add_argument("--threads", type=int, nargs="+", help="fill threads (default 1 2 4 8)")
+    group.add_argument("--grammars", nargs="+", help="library grammars (default: all)")
+    group.add_argument("--steps", type=int, help="decode steps per cell (default 128)")
+    group.add_argument("--tag", help="results are engine-TAG.md/json (default: <cores>core)")
+    group.add_argument("--note", default="", help="a note on the machine for the results (e.g. what else ran)")
+
+
+def _engine(args: argparse.Namespace, log: Callable[[str], None]) -> bool:
+    """Run the engine part; False when it only exported files (nothing else should run then)."""
+    from dataclasses import replace
+
+    from . import engine_step
+
+    config = engine_step.QUICK if args.quick else engine_step.Config()
+    given = {
+        "budget_s": args.budget_s,
+        "batch_sizes": tuple(args.batch) if args.batch else None,
+        "threads": tuple(args.threads) if args.threads else None,
+        "grammars": tuple(args.grammars) if args.grammars else None,
+        "steps": args.steps,
+        "machine_tag": args.tag,
+    }
+    config = replace(config, **{key: value for key, value in given.items() if value is not None})
+    if args.export_files:
+        size = engine_step.export(args.export_files, config, args.tokenizer)
+        log(f"engine: wrote token streams into {args.export_files} ({size / 1e3:.0f} KB)")
+        return False
+    log("engine step:")
+    engine_step.run(config, args.out, log, files=args.files, tokenizer_dir=args.tokenizer, note=args.note)
+    return True
 
 
 if __name__ == "__main__":

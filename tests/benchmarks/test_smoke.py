@@ -9,13 +9,15 @@ separate venv that the full run installs.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import torch
 
 import grammars
 from app.profiles import PROFILES
-from benchmarks import decoding, gateway_overhead, gpu_ceiling, grammar_engine, plugin_cpu
+from benchmarks import decoding, engine_step, gateway_overhead, gpu_ceiling, grammar_engine, plugin_cpu
 from benchmarks.plot import gateway_plot
 from tests.conftest import Stack
 
@@ -70,6 +72,44 @@ def test_grammar_engine(tmp_path: Path) -> None:
         assert result["compile"]["compile_min_ms"] <= result["compile"]["compile_max_ms"]
         assert set(result["gateway_validation"]) == {"cold_ms", "cached_p50_us", "cached_p99_us"}
     assert data["grammars"]["python"]["mask"]["n"] > 0
+
+
+def test_engine_step(tmp_path: Path) -> None:
+    exported = tmp_path / "files"
+    assert 0 < engine_step.export(exported, engine_step.QUICK) < 100_000
+    data = engine_step.run(engine_step.QUICK, tmp_path, log=lambda _line: None, files=exported)
+    assert _read(tmp_path, "engine-quick")["benchmark"] == "engine_step"
+    config = engine_step.QUICK
+    assert len(data["cells"]) == len(config.batch_sizes) * len(config.threads) * len(config.caches)
+    for cell in data["cells"]:
+        assert cell["steps"] == config.steps and not cell["cut"]
+        assert cell["rejected_tokens"] == 0
+        assert {"consume", "fill", "step"} <= set(cell) and cell["step"]["p99_ms"] >= cell["step"]["p50_ms"]
+        assert (cell["mask_cpu_per_seq_ms"] is not None) == (cell["threads"] == 1)
+        assert set(cell["ratio"]) == {t["label"] for t in data["targets"]}
+        assert all(0 < r["p99"] <= r["p50"] <= 1 for r in cell["ratio"].values())
+    # The guard ran: every threaded cell with B > 1 compared its first steps with the serial fill.
+    threaded = [c for c in data["cells"] if c["threads"] > 1 and c["batch"] > 1]
+    assert threaded and all(c["guarded_steps"] == config.guard_steps for c in threaded)
+    assert data["guard"]["steps"] == config.guard_steps * len(threaded)
+    setup = data["setup"]["json"]
+    assert {"off", "on", "on_miss"} == set(setup) and setup["on"]["n"] == config.setup_requests
+    summary = data["summary"]["json"]
+    assert summary["batch"] == max(config.batch_sizes) and set(summary["fill_p50_ms_by_threads"]) == {1, 2}
+
+
+class _OneBitWrong(engine_step.ParallelMaskFiller):
+    """The plugin's filler, then one flipped bit in the last row: what the guard is there to catch."""
+
+    def fill(self, rows: list, bitmask: torch.Tensor) -> None:
+        super().fill(rows, bitmask)
+        bitmask[len(rows) - 1, 0] ^= 1
+
+
+def test_engine_step_guard_catches_a_differing_bit(tmp_path: Path) -> None:
+    config = replace(engine_step.QUICK, batch_sizes=(4,), threads=(2,), caches=(True,))
+    with pytest.raises(engine_step.GuardMismatch, match="rows \\[3\\]"):
+        engine_step.run(config, tmp_path, log=lambda _line: None, make_filler=_OneBitWrong)
 
 
 def test_gpu_ceiling(tmp_path: Path) -> None:
