@@ -218,9 +218,11 @@ def function_options(profile: Profile, settings: DeploySettings) -> dict[str, An
 
 def concurrency_options(profile: Profile, settings: DeploySettings) -> dict[str, int]:
     """Plain-data options for `@modal.concurrent`."""
-    max_inputs = settings.max_inputs or 32
-    # Scale out when more requests are in flight than vLLM runs at once with full-length KV room.
-    target = min(profile.max_num_seqs or max_inputs, max_inputs)
+    seqs = profile.max_num_seqs or 16
+    # Room for a queue as deep as vLLM's batch, plus cheap calls (/health, /grammars), by default.
+    max_inputs = settings.max_inputs or max(32, 2 * seqs)
+    # Scale out when more requests are in flight than vLLM runs at once (the profile's max_num_seqs).
+    target = min(seqs, max_inputs)
     return {"max_inputs": max_inputs, "target_inputs": target}
 
 

@@ -104,7 +104,7 @@ def test_scaling_comes_from_maze_settings_with_sensible_defaults() -> None:
     assert (options["min_containers"], options["max_containers"]) == (1, 3)
     assert (options["scaledown_window"], options["timeout"], options["cpu"]) == (300, 1200, 8.5)
     assert options["secrets"] == ["maze-inference-keys", "huggingface-secret"]
-    assert concurrency_options(get_profile("a100-80-bf16"), settings) == {"max_inputs": 8, "target_inputs": 4}
+    assert concurrency_options(get_profile("a100-80-bf16"), settings) == {"max_inputs": 8, "target_inputs": 8}
     # Baked into the image, so the container re-imports this file with the same choices.
     assert DeploySettings.from_env(settings.as_env()) == settings
 
