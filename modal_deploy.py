@@ -429,11 +429,17 @@ def serve() -> None:
 #: both agree on the cache layout.
 HF_HUB_VERSION = "2.4.0"
 
+#: Our packages this file imports at module level: every container that runs one of its functions
+#: imports it again, so each image must carry them (the download image has nothing else of ours).
+IMPORTED_PACKAGES = ("app",)
+
 weights = modal.App(f"{APP_NAME}-weights")
 download_image = (
     modal.Image.debian_slim(python_version=PYTHON_VERSION)
     .uv_pip_install(f"huggingface-hub=={HF_HUB_VERSION}", uv_version=UV_VERSION)
-    .env({"HF_XET_HIGH_PERFORMANCE": "1", **NO_TELEMETRY})
+    # SETTINGS too: the container re-imports this file, and without MAZE_PROFILE it would pick the default.
+    .env({"HF_XET_HIGH_PERFORMANCE": "1", **NO_TELEMETRY, **SETTINGS.as_env()})
+    .add_local_python_source(*IMPORTED_PACKAGES, ignore=ignore_local_file)
 )
 
 

@@ -59,6 +59,8 @@ def test_profile_is_chosen_at_deploy_time() -> None:
         "print(m.PROFILE.name, m.function_options(m.PROFILE, m.SETTINGS)['gpu'])", MAZE_PROFILE="h100-bf16"
     )
     assert out.split() == ["h100-bf16", "H100!"]
+    out = import_in_subprocess("print(m.SERVE_OPTIONS['gpu'], m.SERVE_OPTIONS['cpu'])", MAZE_PROFILE="l40s-x2-bf16")
+    assert out.split() == ["L40S:2", "7.0"]
 
 
 def test_the_app_registers_the_web_function_and_the_smoke_entrypoint() -> None:
@@ -187,6 +189,19 @@ def test_scaling_comes_from_maze_settings_with_sensible_defaults() -> None:
     assert concurrency_options(get_profile("a100-80-bf16"), settings) == {"max_inputs": 8, "target_inputs": 8}
     # Baked into the image, so the container re-imports this file with the same choices.
     assert DeploySettings.from_env(settings.as_env()) == settings
+
+
+def test_a_deploy_with_too_few_cpus_stops_at_import_with_the_reason() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", "import modal_deploy"],
+        cwd=REPO,
+        env=offline_env(MAZE_PROFILE="h100-fp8", MAZE_CPU="4"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "MAZE_CPU=4 is below what profile 'h100-fp8' needs: 8 grammar-mask threads" in result.stderr
 
 
 def test_gpu_requests_pin_the_h100_and_count_tensor_parallel_gpus() -> None:
@@ -405,6 +420,21 @@ def test_a_failed_commit_neither_skips_the_others_nor_keeps_the_container_alive(
     modal_deploy.exit_when_done(process, volumes, exit=lambda code: events.append(f"exit {code}"))
     assert events == ["commit a", "commit b", "exit 1"]
     assert "volume commit failed: RuntimeError: volume service unavailable" in capsys.readouterr().out
+
+
+def test_every_image_carries_the_packages_this_file_imports() -> None:
+    """The download container re-imports modal_deploy too: it must find `app` without the serving image."""
+    import ast
+
+    tree = ast.parse((REPO / "modal_deploy.py").read_text())
+    imported = {
+        (node.module if isinstance(node, ast.ImportFrom) else node.names[0].name).split(".")[0]
+        for node in tree.body
+        if isinstance(node, ast.Import | ast.ImportFrom) and (node.module if isinstance(node, ast.ImportFrom) else True)
+    }
+    ours = imported & set(modal_deploy.LOCAL_PACKAGES)
+    assert ours == set(modal_deploy.IMPORTED_PACKAGES) == {"app"}
+    assert set(modal_deploy.IMPORTED_PACKAGES) <= set(modal_deploy.LOCAL_PACKAGES)  # the serving image ships them too
 
 
 def test_download_weights_is_cpu_only_with_the_weights_volume() -> None:
