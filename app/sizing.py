@@ -257,11 +257,13 @@ KV_CACHE_DTYPE_DECISION = (
 #: Why the FP8 profiles quantize online instead of loading a pre-quantized checkpoint.
 PREQUANTIZED_FP8_DECISION = (
     "Online FP8 (fp8_per_tensor) from the BF16 checkpoint. No model hub is reachable from where this was "
-    "written, so no pre-quantized FP8 repository of Qwen2.5-Coder-32B-Instruct (its id, its "
-    "quantization_config format, its revision) could be verified against vLLM 0.32; an unverified id "
-    "would be a guess. The price: every FP8 cold start reads the 65.5 GB BF16 checkpoint and quantizes "
-    "it again (`modal run modal_deploy.py::download_weights` at least keeps the download out of the "
-    "first GPU boot)."
+    "written. A stored copy of the hub's file listing exists for RedHatAI/Qwen2.5-Coder-32B-FP8-dynamic "
+    "(compressed-tensors, 34.3 GB in 7 shards), but that is the *base* model, not the Instruct one served "
+    "here; RedHatAI/Qwen2.5-Coder-32B-Instruct-FP8-dynamic is named only in third-party deployment scripts, "
+    "so its files, quantization_config and revision could not be checked against vLLM 0.32. Before "
+    "switching, check it with `hf download --dry-run` and pin its revision. The price of "
+    "waiting: every FP8 cold start reads the 65.5 GB BF16 checkpoint and quantizes it again "
+    "(`modal run modal_deploy.py::download_weights` at least keeps the download out of the first GPU boot)."
 )
 
 __all__ = [
