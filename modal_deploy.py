@@ -423,7 +423,8 @@ def serve() -> None:
 #
 # downloads the profile's checkpoint into the `huggingface-cache` volume from a CPU container (no GPU
 # billed while 20-65 GB arrive), so the first GPU boot only reads it. It belongs to its own app, so
-# running it never starts a copy of the GPU function. `--profile NAME` picks another profile.
+# running it never starts a copy of the GPU function. `--maze-profile NAME` picks another profile
+# (`--profile` is taken: it names Modal's own configuration profile).
 
 #: The hub client that downloads; the same version the image's vLLM uses (a test reads the lock), so
 #: both agree on the cache layout.
@@ -461,11 +462,11 @@ DOWNLOAD_IGNORE = ("*.pt", "*.pth", "*.bin", "original/*")
 
 
 @weights.function(image=download_image, **DOWNLOAD_OPTIONS)
-def download_weights(profile: str = "") -> str:
+def download_weights(maze_profile: str = "") -> str:
     """Download a GPU profile's checkpoint into the huggingface-cache volume and commit it."""
     from huggingface_hub import snapshot_download
 
-    chosen = gpu_profile(profile or PROFILE.name)
+    chosen = gpu_profile(maze_profile or PROFILE.name)
     assert chosen.model is not None
     path = snapshot_download(chosen.model, ignore_patterns=list(DOWNLOAD_IGNORE))
     commit_volumes(DOWNLOAD_OPTIONS["volumes"].values())
@@ -550,12 +551,12 @@ def _bench(
     requests: int = 0,
     max_tokens: int = 256,
     url: str = "",
-    profile: str = "",
+    maze_profile: str = "",
 ) -> None:
     """Throughput of the deployment per concurrency and grammar, with $/1M output tokens (benchmarks.throughput)."""
     from benchmarks import throughput
 
-    chosen = gpu_profile(profile or PROFILE.name)
+    chosen = gpu_profile(maze_profile or PROFILE.name)  # whose price: --profile is Modal's own option
     config = throughput.Config(
         concurrency=throughput.parse_ints(concurrency),
         languages=throughput.parse_names(languages),

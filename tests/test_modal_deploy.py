@@ -109,6 +109,23 @@ def test_modal_run_targets_the_deployment_not_a_second_gpu_app() -> None:
     assert _functions_of("app") == {"serve"}
 
 
+@pytest.mark.parametrize("target", ["modal_deploy.py", "modal_deploy.py::bench", "modal_deploy.py::download_weights"])
+def test_modal_run_options_do_not_collide_with_modal_s_own(target: str) -> None:
+    """`modal run X --help` offline: our options are listed, and `--profile` stays Modal's (config profile)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "modal", "run", target, "--help"],
+        cwd=REPO,
+        env=offline_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.count("--profile ") == 1  # ours would shadow or be shadowed by Modal's
+    expected = {"modal_deploy.py": "--url", "modal_deploy.py::bench": "--concurrency"}.get(target, "--maze-profile")
+    assert expected in result.stdout
+
+
 class _Found:
     def __init__(self, url: str | None) -> None:
         self.url = url

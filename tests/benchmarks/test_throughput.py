@@ -60,7 +60,9 @@ def test_modal_bench_runs_the_same_code_against_the_deployment(monkeypatch: pyte
     calls: list[dict[str, Any]] = []
     monkeypatch.setattr(throughput, "run", lambda config, **kwargs: calls.append({"config": config, **kwargs}))
     monkeypatch.setenv("MAZE_API_KEY", "sk-test")
-    modal_deploy._bench(concurrency="1,16", languages="none,python", url="https://x.modal.run/", profile="l40s-fp8")
+    modal_deploy._bench(
+        concurrency="1,16", languages="none,python", url="https://x.modal.run/", maze_profile="l40s-fp8"
+    )
     [call] = calls
     assert call["base_url"] == "https://x.modal.run" and call["key"] == "sk-test"
     config = call["config"]
