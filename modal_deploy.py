@@ -55,10 +55,12 @@ class DeploySettings:
     max_containers: int = 1
     #: Seconds an idle container stays up. Long, because a cold start costs minutes of GPU time too.
     scaledown_window: int = 15 * 60
-    #: Longest one HTTP request may run, in seconds (a streamed generation included).
+    #: Longest one HTTP request may run, in seconds (a streamed generation included). The gateway's batch
+    #: limits follow it (`gateway_env`).
     timeout: int = 10 * 60
-    #: Requests one container accepts at once; None = 32. Cheap calls (/health, /grammars) count too,
-    #: and queueing a burst in vLLM beats sending it to a new container that needs minutes to start.
+    #: Requests one container accepts at once; None = max(32, 2 x max_num_seqs). Cheap calls (/health,
+    #: /grammars) count too, and queueing a burst in vLLM beats sending it to a new container that needs
+    #: minutes to start.
     max_inputs: int | None = None
     #: Name of a Modal secret holding HF_TOKEN, only needed for gated or private models.
     hf_secret: str | None = None
