@@ -7,6 +7,8 @@ at the repository root explains and quotes them.
 
 Modules, one per part: :mod:`benchmarks.gateway_overhead` (with :mod:`benchmarks.fake_upstream`,
 :mod:`benchmarks.loadgen`, :mod:`benchmarks.litellm_ref`), :mod:`benchmarks.grammar_engine`,
-:mod:`benchmarks.decoding`, :mod:`benchmarks.gpu_ceiling`. They are a tool, not part of the service:
-nothing in ``app/``, ``gateway/`` or ``client/`` imports them.
+:mod:`benchmarks.decoding`, :mod:`benchmarks.gpu_ceiling` (which also writes the sizing and cost tables),
+and :mod:`benchmarks.throughput` (``python -m benchmarks throughput``, run against a deployment by
+``modal run modal_deploy.py::bench``). They are a tool, not part of the service: nothing in ``app/``,
+``gateway/`` or ``client/`` imports them.
 """
