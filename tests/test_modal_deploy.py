@@ -316,6 +316,8 @@ def test_the_image_installs_a_lock_that_satisfies_pyproject_with_hashes() -> Non
     assert lock["vllm"][0] == modal_deploy.VLLM_VERSION
     assert lock["huggingface-hub"][0] == modal_deploy.HF_HUB_VERSION  # the downloader writes vLLM's cache layout
     assert modal_deploy.LOCK == REPO / "modal_deploy.lock"
+    # Compiled for the image's Python (`make lock`), not the developer's.
+    assert f"--python-version {modal_deploy.PYTHON_VERSION} " in (REPO / "Makefile").read_text()
     assert re.fullmatch(r"\d+\.\d+\.\d+", modal_deploy.UV_VERSION)  # not ghcr.io/astral-sh/uv:latest
     assert (
         'uv_pip_install(requirements=[str(LOCK)], extra_options="--require-hashes"'
@@ -387,6 +389,7 @@ def test_vllm_0_32_s_own_parser_accepts_every_gpu_profile_s_flags() -> None:
             profile.gpu_memory_utilization,
         )
         assert engine.structured_outputs_config.backend == "guidance"
+        assert engine.tensor_parallel_size == profile.tensor_parallel_size
 
 
 def test_uses_only_modal_1x_and_current_vllm_names() -> None:
