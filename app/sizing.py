@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from app.fit import GB, Fit, checkpoint_bytes, fit
+from app.fit import Fit, checkpoint_bytes, fit
 from app.profiles import Profile
 
 # ------------------------------------------------------------------------------------- workload
@@ -267,10 +267,11 @@ PREQUANTIZED_FP8_DECISION = (
 )
 
 __all__ = [
-    "GB",
+    "EFFICIENCY",
     "KV_CACHE_DTYPE_DECISION",
     "MASK_MS_PER_SEQ",
     "PREQUANTIZED_FP8_DECISION",
+    "SEED_USD_PER_DAY_1000_GENERATIONS",
     "SEQS_CAP",
     "WORKLOAD",
     "Sizing",
@@ -278,6 +279,8 @@ __all__ = [
     "decode_step_s",
     "host_cpu",
     "host_memory_gib",
+    "kv_seqs",
+    "mask_seqs",
     "mask_threads_needed",
     "price_per_hour",
     "size",
