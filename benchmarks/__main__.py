@@ -2,7 +2,7 @@
 
 Parts: ``gateway`` (1), ``grammar`` (2), ``decoding`` (3), ``ceiling`` (4); default all four, in
 that order, which takes under 10 minutes on 2 idle cores (most of it vLLM's start-up and decoding).
-``throughput`` (5) runs only when named: against ``--url`` (a deployment) or the local CPU stack,
+``throughput`` runs only when named: against ``--url`` (a deployment) or the local CPU stack,
 per ``--concurrency`` and ``--languages``, with $/1M tokens from ``--profile``'s price or ``--usd-per-hour``.
 ``--quick`` runs each with tiny counts (the smoke test uses it): the numbers mean nothing then.
 """

@@ -1,4 +1,4 @@
-"""Part 5: throughput of a running deployment per concurrency and grammar, and what a token costs.
+"""The throughput part: throughput of a running deployment per concurrency and grammar, and what a token costs.
 
 For each grammar (``none`` = unconstrained) and each concurrency ``c``: an untimed warm-up of ``c``
 short requests (vLLM compiles for each new batch size and each grammar's first use), then ``n``
