@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 import threading
@@ -232,10 +233,54 @@ def ignore_local_file(path: Path) -> bool:
 #: No telemetry from a user's deployment: vLLM's usage stats, and the libraries that honour DO_NOT_TRACK.
 NO_TELEMETRY = {"VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1"}
 
+# Our packages are shipped as source, not pip-installed, so the entry points pyproject.toml declares
+# (e.g. `vllm.general_plugins`, through which vLLM loads the engine plugin in each of its processes)
+# would not exist in the image. One image step writes them as package metadata into site-packages;
+# the code they name comes from the shipped sources.
+
+_WRITE_DIST_INFO = """
+import pathlib, sys, sysconfig
+root = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else sysconfig.get_paths()["purelib"])
+dist = root / {dist!r}
+dist.mkdir(parents=True, exist_ok=True)
+(dist / "METADATA").write_text({metadata!r})
+(dist / "entry_points.txt").write_text({entry_points!r})
+"""
+
+
+def entry_points_txt(pyproject: Path = PYPROJECT) -> str:
+    """pyproject's `[project.entry-points]` in entry_points.txt form; "" when it declares none."""
+    groups = tomllib.loads(pyproject.read_text())["project"].get("entry-points", {})
+    return "".join(
+        f"[{group}]\n" + "".join(f"{name} = {target}\n" for name, target in entries.items()) + "\n"
+        for group, entries in groups.items()
+    )
+
+
+def dist_info_script(pyproject: Path = PYPROJECT) -> str:
+    """Python that writes the project's metadata and entry points into site-packages (or argv[1])."""
+    project = tomllib.loads(pyproject.read_text())["project"]
+    name, version = project["name"], project["version"]
+    return _WRITE_DIST_INFO.format(
+        dist=f"{name.replace('-', '_')}-{version}.dist-info",
+        metadata=f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+        entry_points=entry_points_txt(pyproject),
+    )
+
+
+def with_entry_points(image: modal.Image, pyproject: Path = PYPROJECT) -> modal.Image:
+    """`image` plus the project's entry points, if pyproject declares any."""
+    if not entry_points_txt(pyproject):
+        return image
+    return image.run_commands(f"python -c {shlex.quote(dist_info_script(pyproject))}")
+
+
 image = (
-    modal.Image.debian_slim(python_version=PYTHON_VERSION)
-    # Exact versions and hashes for everything; uv installs ~200 packages in seconds, not minutes.
-    .uv_pip_install(requirements=[str(LOCK)], extra_options="--require-hashes", uv_version=UV_VERSION)
+    with_entry_points(
+        modal.Image.debian_slim(python_version=PYTHON_VERSION)
+        # Exact versions and hashes for everything; uv installs ~200 packages in seconds, not minutes.
+        .uv_pip_install(requirements=[str(LOCK)], extra_options="--require-hashes", uv_version=UV_VERSION)
+    )
     .env(
         {
             "HF_XET_HIGH_PERFORMANCE": "1",  # use all cores and bandwidth for the first weight download
@@ -443,6 +488,7 @@ download_image = (
     # SETTINGS too: the container re-imports this file, and without MAZE_PROFILE it would pick the default.
     .env({"HF_XET_HIGH_PERFORMANCE": "1", **NO_TELEMETRY, **SETTINGS.as_env()})
     .add_local_python_source(*IMPORTED_PACKAGES, ignore=ignore_local_file)
+    .add_local_file(PYPROJECT, f"/root/{PYPROJECT.name}")  # read at import (entry points)
 )
 
 

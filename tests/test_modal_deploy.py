@@ -457,6 +457,43 @@ def test_every_image_carries_the_packages_this_file_imports() -> None:
     assert set(modal_deploy.IMPORTED_PACKAGES) <= set(modal_deploy.LOCAL_PACKAGES)  # the serving image ships them too
 
 
+PLUGIN_PYPROJECT = """
+[project]
+name = "maze-inference"
+version = "0.1.0"
+dependencies = []
+
+[project.entry-points."vllm.general_plugins"]
+maze_engine = "app.vllm_plugin:register"
+"""
+
+
+def test_the_image_registers_pyproject_s_entry_points_for_shipped_sources(tmp_path: Path) -> None:
+    """Sources are shipped, not pip-installed: vLLM finds a `vllm.general_plugins` plugin only through
+    package metadata, which one image step writes from pyproject.toml."""
+    import importlib.metadata
+
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(PLUGIN_PYPROJECT)
+    assert modal_deploy.entry_points_txt(pyproject) == (
+        "[vllm.general_plugins]\nmaze_engine = app.vllm_plugin:register\n\n"
+    )
+    site = tmp_path / "site-packages"
+    subprocess.run([sys.executable, "-c", modal_deploy.dist_info_script(pyproject), str(site)], check=True)
+    [dist] = importlib.metadata.distributions(path=[str(site)])
+    assert dist.metadata["Name"] == "maze-inference"
+    [plugin] = dist.entry_points.select(group="vllm.general_plugins")
+    assert (plugin.name, plugin.value) == ("maze_engine", "app.vllm_plugin:register")
+    base = modal.Image.debian_slim()
+    assert modal_deploy.with_entry_points(base, pyproject) is not base  # one more image step
+    bare = tmp_path / "bare.toml"
+    bare.write_text(PLUGIN_PYPROJECT.split("[project.entry-points")[0])
+    assert modal_deploy.with_entry_points(base, bare) is base
+    # The repository's own pyproject: the step is added exactly when it declares entry points.
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"].get("entry-points", {})
+    assert bool(modal_deploy.entry_points_txt()) == bool(declared)
+
+
 def test_download_weights_is_cpu_only_with_the_weights_volume() -> None:
     options = modal_deploy.download_options(DeploySettings(hf_secret="hf"))
     assert "gpu" not in options
