@@ -5,7 +5,7 @@
 PYTHON ?= python
 PIP ?= $(PYTHON) -m pip
 
-.PHONY: install corpora demo test lint
+.PHONY: install corpora demo test lint lock
 
 install:
 	$(PIP) install --quiet --disable-pip-version-check -e '.[cpu,dev]'
@@ -27,3 +27,12 @@ lint:
 
 test: install corpora lint
 	$(PYTHON) -m pytest
+
+# The Modal image's lock file: vLLM and the gateway's requirements with every transitive dependency
+# pinned and hashed, for the image's Python and platform (see modal_deploy.py). Needs uv (pip install uv).
+UV ?= uv
+lock:
+	$(PYTHON) -c "import modal_deploy; print('\n'.join(modal_deploy.image_packages()))" \
+		| $(UV) pip compile - --output-file modal_deploy.lock --generate-hashes \
+			--python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+			--custom-compile-command "make lock"

@@ -1,14 +1,23 @@
-"""Will a profile's model fit on its GPU? The memory arithmetic, from published model and GPU specs.
+"""Will a profile's model fit on its GPU(s)? The memory arithmetic, from published model and GPU specs.
 
 The seed plan put Qwen2.5-Coder-32B-Instruct in BF16 on a 48 GB L40S and called it 32.7 GB; it is
-65.5 GB and cannot start. A GPU profile is only real if this sum holds::
+65.5 GB and cannot start. A GPU profile is only real if vLLM's own start-up rule holds on every GPU::
 
-    weights + KV cache (max_model_len x max_num_seqs tokens) + activations + runtime overhead
+    weights + activations + runtime overhead + KV cache of ONE max_model_len sequence
         <= gpu_memory_utilization x GPU memory
 
-That is stricter than vLLM's own start-up check (KV room for ONE full-length sequence): it means every
-sequence vLLM admits can grow to max_model_len without being preempted. Everything here is plain data
-and arithmetic, so a unit test recomputes it for every profile and the deployment docs quote it.
+vLLM gives the KV cache everything else in that budget (`Fit.kv_capacity_tokens`) and pages it on
+demand: sequences take blocks as they grow, and when the pool runs out the newest one is preempted
+and recomputed later. So the budget does not have to hold `max_num_seqs` full-length sequences; how
+many sequences a profile admits is decided by a workload model in `app.sizing`, and `Fit` reports
+the preemption risk (`full_length_seqs`: how many sequences at max_model_len fit at once).
+
+With tensor parallelism (`--tensor-parallel-size N`) every GPU holds 1/N of the weights and of each
+token's KV (KV heads are split across GPUs), so the sum is per GPU.
+
+Measured on an H100 (CUDA vLLM 0.25, `../shared/gpu-rig`): the `h100-bf16` flags gave 50,576 KV
+tokens where this arithmetic predicts 45,873, and FP8 weights 165,568-169,072 where it predicts
+~164,800: the estimate errs low, which is the safe side for sizing.
 
 Units: bytes everywhere; GB means 10**9 bytes (what vendors and Hugging Face print), MiB 2**20 (what drivers print).
 """
@@ -166,6 +175,11 @@ def weight_bytes(model: ModelSpec, quantization: str | None) -> float:
     return model.linear_params * per_param + model.embedding_params * 2
 
 
+def checkpoint_bytes(model: ModelSpec, quantization: str | None) -> float:
+    """Bytes vLLM reads from disk: the BF16 checkpoint for BF16 and online FP8, the 4-bit one for AWQ."""
+    return model.params * 2 if weight_format(quantization) != "awq" else weight_bytes(model, quantization)
+
+
 # ------------------------------------------------------------------------------------ overheads
 
 #: CUDA context, cuBLAS workspaces and other allocations outside PyTorch's pool. vLLM counts them
@@ -174,19 +188,22 @@ NON_TORCH_BYTES = 1.0 * GB
 #: CUDA graphs captured for decode batch sizes (vLLM logs a few hundred MiB for dense 14-32B models);
 #: zero with --enforce-eager.
 CUDA_GRAPH_BYTES = 1.0 * GB
+#: NCCL / custom all-reduce buffers of each GPU with tensor parallelism (counted as non-torch memory).
+TP_COMM_BYTES = 0.5 * GB
 #: vLLM's per-step token budget when a profile does not set --max-num-batched-tokens (the larger of
 #: its GPU-dependent defaults, so the estimate errs high).
 DEFAULT_MAX_NUM_BATCHED_TOKENS = 8192
 
 
-def activation_bytes(model: ModelSpec, batched_tokens: int, max_num_seqs: int) -> float:
-    """Peak activation memory of one forward step, as vLLM's profiling run measures it.
+def activation_bytes(model: ModelSpec, batched_tokens: int, max_num_seqs: int, tensor_parallel: int = 1) -> float:
+    """Peak activation memory of one forward step on one GPU, as vLLM's profiling run measures it.
 
     The widest live tensors are the MLP's gate/up output (2 x intermediate) plus the activated half
-    (intermediate), and a few hidden-size buffers (residual, attention in/out), all BF16; then the
-    FP32 logits of the sampled rows (one per sequence) and a sampler copy of them.
+    (intermediate), split across GPUs with tensor parallelism, and a few hidden-size buffers
+    (residual, attention in/out), all BF16; then the FP32 logits of the sampled rows (one per
+    sequence, gathered whole) and a sampler copy of them.
     """
-    per_token = (3 * model.intermediate_size + 4 * model.hidden_size) * 2
+    per_token = (3 * model.intermediate_size // tensor_parallel + 4 * model.hidden_size) * 2
     logits = max_num_seqs * model.vocab_size * 4 * 2
     return batched_tokens * per_token + logits
 
@@ -206,16 +223,22 @@ def flag_value(args: tuple[str, ...], flag: str) -> str | None:
 
 @dataclass(frozen=True)
 class Fit:
-    """The memory budget of one profile, term by term (bytes), and why it fails if it does."""
+    """The memory budget of one profile on ONE of its GPUs, term by term (bytes), and why it fails if it does."""
 
     profile: str
     model: ModelSpec
     gpu: GpuSpec
+    #: GPUs the model is split over (`--tensor-parallel-size`).
+    gpus: int
+    max_model_len: int
+    #: Weights on each GPU (1/gpus of the model).
     weights: float
+    #: KV cache of one max_model_len sequence on each GPU: vLLM's start-up requirement.
     kv_cache: float
     activations: float
     overhead: float
     budget: float
+    #: KV bytes one token takes on each GPU (its share of the KV heads).
     kv_bytes_per_token: int
     problems: tuple[str, ...]
 
@@ -225,7 +248,7 @@ class Fit:
 
     @property
     def headroom(self) -> float:
-        """Budget left after everything; vLLM gives it to the KV cache as well."""
+        """Budget left after vLLM's start-up requirement; vLLM gives it to the KV cache as well."""
         return self.budget - self.required
 
     @property
@@ -239,16 +262,28 @@ class Fit:
         return max(0, int(free // self.kv_bytes_per_token))
 
     @property
+    def full_length_seqs(self) -> int:
+        """Sequences of max_model_len tokens that fit in the KV pool at once; one more means preemption."""
+        return self.kv_capacity_tokens // self.max_model_len
+
+    @property
+    def total_weights(self) -> float:
+        """Weights of the whole model, summed over its GPUs."""
+        return self.weights * self.gpus
+
+    @property
     def decode_ceiling_tok_s(self) -> float:
-        """Single-stream decode upper bound: each token reads all weights once (bandwidth / weight bytes)."""
+        """Single-stream decode upper bound: each GPU reads its share of the weights once per token."""
         return self.gpu.bandwidth_bytes_s / self.weights
 
     def summary(self) -> str:
         """One line of arithmetic, e.g. for an assertion message or the docs table."""
+        per = " per GPU" if self.gpus > 1 else ""
         return (
-            f"{self.profile}: {self.weights / GB:.1f} weights + {self.kv_cache / GB:.1f} KV + "
-            f"{self.activations / GB:.1f} act + {self.overhead / GB:.1f} overhead = {self.required / GB:.1f} GB "
-            f"vs {self.budget / GB:.1f} GB budget ({self.headroom / GB:+.1f})"
+            f"{self.profile}: {self.weights / GB:.1f} weights + {self.kv_cache / GB:.1f} KV (one "
+            f"{self.max_model_len}-token sequence) + {self.activations / GB:.1f} act + "
+            f"{self.overhead / GB:.1f} overhead = {self.required / GB:.1f} GB vs {self.budget / GB:.1f} GB budget"
+            f"{per} ({self.headroom / GB:+.1f}); KV pool {self.kv_capacity_tokens:,} tokens"
         )
 
 
@@ -267,24 +302,32 @@ def fit(profile: Profile) -> Fit:
     except KeyError:
         raise ValueError(f"no spec recorded for GPU {profile.gpu!r}; add it to app.fit.GPUS") from None
 
+    tp = profile.tensor_parallel_size
     batched = int(flag_value(profile.extra_args, "--max-num-batched-tokens") or DEFAULT_MAX_NUM_BATCHED_TOKENS)
     eager = "--enforce-eager" in profile.extra_args
-    per_token = model.kv_bytes_per_token()
+    per_token = model.kv_bytes_per_token() // tp
     result = Fit(
         profile=profile.name,
         model=model,
         gpu=gpu,
-        weights=weight_bytes(model, profile.quantization),
-        kv_cache=float(per_token * profile.max_model_len * profile.max_num_seqs),
-        activations=activation_bytes(model, batched, profile.max_num_seqs),
-        overhead=NON_TORCH_BYTES + (0.0 if eager else CUDA_GRAPH_BYTES),
+        gpus=tp,
+        max_model_len=profile.max_model_len,
+        weights=weight_bytes(model, profile.quantization) / tp,
+        kv_cache=float(per_token * profile.max_model_len),
+        activations=activation_bytes(model, batched, profile.max_num_seqs, tp),
+        overhead=NON_TORCH_BYTES + (0.0 if eager else CUDA_GRAPH_BYTES) + (TP_COMM_BYTES if tp > 1 else 0.0),
         budget=profile.gpu_memory_utilization * gpu.memory_bytes,
         kv_bytes_per_token=per_token,
         problems=(),
     )
     problems = []
     if result.headroom < 0:
-        problems.append(f"needs {result.required / GB:.1f} GB but the budget is {result.budget / GB:.1f} GB")
+        problems.append(
+            f"needs {result.required / GB:.1f} GB (one {profile.max_model_len}-token sequence of KV included) "
+            f"but the budget is {result.budget / GB:.1f} GB"
+        )
     if weight_format(profile.quantization) == "fp8" and gpu.compute_capability < (8, 9):
         problems.append(f"FP8 needs compute capability 8.9+; {gpu.name} has {gpu.compute_capability}")
+    if model.kv_heads % tp:
+        problems.append(f"{model.kv_heads} KV heads cannot be split over {tp} GPUs")
     return dataclasses.replace(result, problems=tuple(problems))

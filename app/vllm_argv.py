@@ -45,6 +45,8 @@ OWNED_FLAGS: frozenset[str] = frozenset(
         "--gpu-memory-utilization",
         "--device-memory-utilization",
         "--max-num-seqs",
+        "--tensor-parallel-size",
+        "-tp",
         "--api-key",
         "--structured-outputs-config",
         "--disable-uvicorn-access-log",
@@ -83,6 +85,8 @@ def build_vllm_argv(
         argv += ["--gpu-memory-utilization", str(profile.gpu_memory_utilization)]
     if profile.max_num_seqs is not None:
         argv += ["--max-num-seqs", str(profile.max_num_seqs)]
+    if profile.tensor_parallel_size > 1:
+        argv += ["--tensor-parallel-size", str(profile.tensor_parallel_size)]
     argv += profile.extra_args
     if api_key is not None:
         argv.append(f"--api-key={api_key}")

@@ -7,7 +7,10 @@ at the repository root explains and quotes them.
 
 Modules, one per part: :mod:`benchmarks.gateway_overhead` (with :mod:`benchmarks.fake_upstream`,
 :mod:`benchmarks.loadgen`, :mod:`benchmarks.litellm_ref`), :mod:`benchmarks.grammar_engine`,
-:mod:`benchmarks.decoding`, :mod:`benchmarks.gpu_ceiling`, and :mod:`benchmarks.engine_step` (vLLM's
-engine step with and without the engine plugin; run only when named). They are a tool, not part of the service:
-nothing in ``app/``, ``gateway/`` or ``client/`` imports them.
+:mod:`benchmarks.decoding`, :mod:`benchmarks.gpu_ceiling` (which also writes the sizing and cost tables),
+:mod:`benchmarks.throughput` (``python -m benchmarks throughput``, run against a deployment by
+``modal run modal_deploy.py::bench``), :mod:`benchmarks.engine_step` (vLLM's engine step with and
+without the engine plugin) and :mod:`benchmarks.plugin_cpu` (the CPU stack with the plugin off and
+on). They are a tool, not part of the service: nothing in ``app/``, ``gateway/`` or ``client/``
+imports them.
 """

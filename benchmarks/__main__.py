@@ -1,7 +1,9 @@
-"""``python -m benchmarks [part ...] [--quick] [--out DIR] [--no-litellm] [engine options]``
+"""``python -m benchmarks [part ...] [--quick] [--out DIR] [--no-litellm] [part options]``
 
 Parts: ``gateway`` (1), ``grammar`` (2), ``decoding`` (3), ``ceiling`` (4); default all four, in
 that order, which takes under 10 minutes on 2 idle cores (most of it vLLM's start-up and decoding).
+``throughput`` runs only when named: against ``--url`` (a deployment) or the local CPU stack,
+per ``--concurrency`` and ``--languages``, with $/1M tokens from ``--profile``'s price or ``--usd-per-hour``.
 ``plugin`` (6) runs only when named: the CPU stack with the engine plugin off, then on.
 ``--quick`` runs each with tiny counts (the smoke test uses it): the numbers mean nothing then.
 
@@ -20,16 +22,18 @@ fill B masks) serially and on the engine plugin's threads; results in ``engine-<
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from .common import RESULTS_DIR
 
-PARTS = ("gateway", "grammar", "decoding", "ceiling", "engine", "plugin")
-#: What runs when no part is named: the engine sweep would add its whole budget, and the plugin part
-#: starts two CPU vLLMs (~10 minutes on 2 cores).
+PARTS = ("gateway", "grammar", "decoding", "ceiling", "engine", "plugin", "throughput")
+#: What runs when no part is named: the engine sweep would add its whole budget, the plugin part
+#: starts two CPU vLLMs (~10 minutes on 2 cores), and throughput measures a deployment.
 DEFAULT_PARTS = PARTS[:4]
 
 
@@ -41,6 +45,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="results directory (default: %(default)s)")
     parser.add_argument("--no-litellm", action="store_true", help="skip LiteLLM's proxy in the gateway part")
     _engine_arguments(parser)
+    parser.add_argument("--url", help="throughput: the deployment's base URL (default: start the local CPU stack)")
+    parser.add_argument("--key", default=os.environ.get("MAZE_API_KEY"), help="throughput: API key ($MAZE_API_KEY)")
+    parser.add_argument("--concurrency", default="1,8,16,32", help="throughput: levels (default: %(default)s)")
+    parser.add_argument("--languages", default="none,python,json", help="throughput: grammars (default: %(default)s)")
+    parser.add_argument("--requests", type=int, default=None, help="throughput: requests per row (default 2 x c)")
+    parser.add_argument("--max-tokens", type=int, default=256, help="throughput: per request (default: %(default)s)")
+    parser.add_argument("--profile", help="throughput: GPU profile whose list price gives the $/1M column")
+    parser.add_argument("--usd-per-hour", type=float, help="throughput: the deployment's price, instead of --profile")
     args = parser.parse_args(argv)
     parts = args.parts or list(DEFAULT_PARTS)
     unknown = sorted(set(parts) - set(PARTS))
@@ -80,6 +92,10 @@ def main(argv: list[str] | None = None) -> int:
 
         log("engine plugin on the CPU vLLM, off vs on:")
         plugin_cpu.run(plugin_cpu.QUICK if args.quick else plugin_cpu.Config(), args.out, log)
+    if "throughput" in parts:
+        from . import throughput
+
+        throughput.run(_throughput_config(args, throughput), args.out, log, base_url=args.url, key=args.key)
     log(f"done in {time.perf_counter() - started:.0f} s; results in {args.out}")
     return 0
 
@@ -121,6 +137,25 @@ def _engine(args: argparse.Namespace, log: Callable[[str], None]) -> bool:
     log("engine step:")
     engine_step.run(config, args.out, log, files=args.files, tokenizer_dir=args.tokenizer, note=args.note)
     return True
+
+
+def _throughput_config(args: argparse.Namespace, throughput: Any) -> Any:
+    """The throughput part's Config from the command line (QUICK with --quick)."""
+    if args.quick:
+        return throughput.QUICK
+    price = args.usd_per_hour
+    if price is None and args.profile:
+        from app.profiles import get_profile
+
+        price = throughput.profile_price(get_profile(args.profile))
+    return throughput.Config(
+        concurrency=throughput.parse_ints(args.concurrency),
+        languages=throughput.parse_names(args.languages),
+        requests=args.requests,
+        max_tokens=args.max_tokens,
+        usd_per_hour=price,
+        profile=args.profile,
+    )
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import secrets
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,8 @@ class Run:
     seconds: float
     ttft: list[float]
     per_request: list[int]
+    #: Seconds between consecutive content chunks of every stream (vLLM sends about one token a chunk).
+    itl: list[float] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -69,10 +71,23 @@ class Run:
         }
 
 
-async def _stream_one(client: httpx.AsyncClient, body: dict[str, Any]) -> tuple[int, float]:
-    """One streamed chat completion: (completion tokens, seconds to first content)."""
+@dataclass(frozen=True)
+class Stream:
+    """One streamed chat completion as the client saw it."""
+
+    tokens: int
+    #: Seconds to the first content.
+    ttft: float
+    #: Seconds between consecutive content chunks.
+    gaps: list[float]
+
+
+async def _stream_one(client: httpx.AsyncClient, body: dict[str, Any]) -> Stream:
+    """One streamed chat completion: completion tokens, time to first content, inter-chunk gaps."""
     started = time.perf_counter()
     first = None
+    last = None
+    gaps: list[float] = []
     tokens = None
     done = False
     async with client.stream("POST", "/v1/chat/completions", json=body) as response:
@@ -87,21 +102,31 @@ async def _stream_one(client: httpx.AsyncClient, body: dict[str, Any]) -> tuple[
             event = json.loads(line[6:])
             if "error" in event:
                 raise RuntimeError(f"error event: {event['error']}")
-            if first is None and any((c.get("delta") or {}).get("content") for c in event.get("choices") or []):
-                first = time.perf_counter() - started
+            if any((c.get("delta") or {}).get("content") for c in event.get("choices") or []):
+                now = time.perf_counter()
+                if first is None:
+                    first = now - started
+                else:
+                    gaps.append(now - last)  # type: ignore[operator]
+                last = now
             if event.get("usage"):
                 tokens = event["usage"]["completion_tokens"]
     if not done or tokens is None:
         raise RuntimeError("stream ended without usage and [DONE]")
-    return tokens, first if first is not None else time.perf_counter() - started
+    return Stream(tokens, first if first is not None else time.perf_counter() - started, gaps)
 
 
-async def _measure(
+async def measure(
     client: httpx.AsyncClient, language: str, grammar: str | None, count: int, concurrency: int, max_tokens: int
 ) -> Run:
+    """``count`` streamed requests, ``concurrency`` at a time; ``grammar`` None means unconstrained.
+
+    The one measuring loop of the decoding part and of ``benchmarks.throughput`` (which runs it
+    against a Modal deployment too).
+    """
     limit = asyncio.Semaphore(concurrency)
 
-    async def one(index: int) -> tuple[int, float]:
+    async def one(index: int) -> Stream:
         body: dict[str, Any] = {
             "messages": [{"role": "user", "content": PROMPT.format(language=language)}],
             "max_tokens": max_tokens,
@@ -118,7 +143,13 @@ async def _measure(
     started = time.perf_counter()
     results = await asyncio.gather(*(one(i) for i in range(count)))
     seconds = time.perf_counter() - started
-    return Run(sum(t for t, _ in results), seconds, [f for _, f in results], [t for t, _ in results])
+    return Run(
+        sum(r.tokens for r in results),
+        seconds,
+        [r.ttft for r in results],
+        [r.tokens for r in results],
+        [gap for r in results for gap in r.gaps],
+    )
 
 
 async def _batch(client: httpx.AsyncClient, config: Config) -> dict[str, Any]:
@@ -161,15 +192,15 @@ async def _all(base_url: str, key: str, config: Config, log: Callable[[str], Non
     async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=600) as client:
         # Warm-up: vLLM builds llguidance's tokenizer on the first constrained request, and each
         # grammar's first use compiles it; neither belongs in a steady-state rate.
-        await _measure(client, "Python", None, 1, 1, 4)
+        await measure(client, "Python", None, 1, 1, 4)
         for name in names:
-            await _measure(client, grammars.get_info(name).language, name, 1, 1, 4)
+            await measure(client, grammars.get_info(name).language, name, 1, 1, 4)
         for name in names:
             language = grammars.get_info(name).language
             entry: dict[str, Any] = {}
             for label, count, concurrency in (("c1", config.requests_c1, 1), ("c8", config.requests_c8, 8)):
-                free = await _measure(client, language, None, count, concurrency, config.max_tokens)
-                constrained = await _measure(client, language, name, count, concurrency, config.max_tokens)
+                free = await measure(client, language, None, count, concurrency, config.max_tokens)
+                constrained = await measure(client, language, name, count, concurrency, config.max_tokens)
                 entry[label] = {
                     "unconstrained": free.as_dict(),
                     "constrained": constrained.as_dict(),
@@ -252,9 +283,16 @@ def run(
 
 def _with_stack(config: Config, log: Callable[[str], None]) -> tuple[dict[str, Any], float]:
     """Start the CPU stack as users do, measure through it, stop it."""
+    return with_local_stack(lambda base_url, key: _all(base_url, key, config, log), log, "decoding")
+
+
+def with_local_stack(
+    measure: Callable[[str, str], Coroutine[Any, Any, dict[str, Any]]], log: Callable[[str], None], name: str
+) -> tuple[dict[str, Any], float]:
+    """Start ``python -m app serve`` (CPU vLLM), run ``measure(base_url, key)`` through it, stop it."""
     from app.profiles import get_profile
 
-    work = Path(tempfile.mkdtemp(prefix="maze-bench-decoding-"))
+    work = Path(tempfile.mkdtemp(prefix=f"maze-bench-{name}-"))
     key = "bench-" + secrets.token_hex(8)
     port, upstream_port = free_port(), free_port()
     argv = [python(), "-m", "app", "serve", "--port", str(port), "--upstream-port", str(upstream_port),
@@ -262,11 +300,11 @@ def _with_stack(config: Config, log: Callable[[str], None]) -> tuple[dict[str, A
     stack: Child = start("app serve", argv, work / "serve.log", {"MAZE_API_KEYS": key, "PYTHONUNBUFFERED": "1"})
     try:
         started = time.perf_counter()
-        log("decoding: starting python -m app serve (CPU vLLM)")
+        log(f"{name}: starting python -m app serve (CPU vLLM)")
         _wait_ready(f"http://127.0.0.1:{port}", key, get_profile("cpu-tiny").startup_timeout_s, stack)
         startup_s = time.perf_counter() - started
         log(f"  ready in {startup_s:.0f} s")
-        return asyncio.run(_all(f"http://127.0.0.1:{port}", key, config, log)), startup_s
+        return asyncio.run(measure(f"http://127.0.0.1:{port}", key)), startup_s
     except BaseException:
         log(f"--- app serve log tail ---\n{stack.tail()}")
         raise

@@ -84,6 +84,15 @@ class Settings(BaseSettings):
     """Most items of one batch in flight to vLLM at once; vLLM batches them on the GPU, and the cap
     keeps one large batch from crowding out other clients. A request may ask for fewer."""
 
+    batch_deadline_seconds: float | None = Field(default=None, gt=0)
+    """Longest one ``/generate/batch`` may take: the platform's limit on a request (Modal's function
+    timeout) less a margin. A batch estimated to take longer is refused up front with 400
+    ``batch_too_slow``, instead of a ``200`` whose body the platform cuts off. Unset: no estimate."""
+
+    batch_tokens_per_second: float = Field(default=10.0, gt=0)
+    """Decode rate the batch estimate assumes for each item in flight: a floor, the per-stream rate of a
+    full, grammar-constrained GPU batch. ``modal_deploy.py`` sets it per profile."""
+
     max_concurrent_requests: int = Field(default=256, ge=1)
     """Most generation requests (chat, completions, ``/generate``, batch) in flight at once, streams held
     to their last byte. vLLM queues inside too; this bound keeps the gateway's own memory and sockets

@@ -136,6 +136,29 @@ def _prepare_item(item: dict[str, Any], state: GatewayState) -> _Prepared | dict
         return _failed(exc)
 
 
+def _check_batch_deadline(jobs: list[_Prepared], concurrency: int, state: GatewayState) -> None:
+    """Refuse a batch that cannot finish before the platform cuts the request off.
+
+    The estimate is deliberately simple and pessimistic: items run ``concurrency`` at a time, each
+    wave as long as the longest ``max_tokens`` at ``MAZE_BATCH_TOKENS_PER_SECOND`` per item.
+    """
+    settings = state.settings
+    if settings.batch_deadline_seconds is None or not jobs:
+        return
+    waves = -(-len(jobs) // concurrency)
+    longest = max(int(job.body.get("max_tokens") or settings.default_max_tokens) for job in jobs)
+    estimate = waves * longest / settings.batch_tokens_per_second
+    if estimate > settings.batch_deadline_seconds:
+        raise BadRequestError(
+            f"this batch could take about {estimate:.0f} s ({len(jobs)} items, {concurrency} at a time, up to "
+            f"{longest} tokens each at {settings.batch_tokens_per_second:g} tokens/s per item) but a request "
+            f"may run {settings.batch_deadline_seconds:.0f} s (MAZE_BATCH_DEADLINE_SECONDS): send fewer items "
+            "or lower max_tokens, or stream items one by one",
+            param="requests",
+            code="batch_too_slow",
+        )
+
+
 async def _generate_batch(batch: BatchGenerateRequest, state: GatewayState) -> dict[str, Any]:
     """Validate every item first, then send the valid ones concurrently so vLLM batches them."""
     settings = state.settings
@@ -147,9 +170,9 @@ async def _generate_batch(batch: BatchGenerateRequest, state: GatewayState) -> d
             code="batch_too_large",
         )
     jobs = [_prepare_item(item, state) for item in batch.requests]
-    semaphore = asyncio.Semaphore(
-        min(batch.max_concurrency or settings.max_batch_concurrency, settings.max_batch_concurrency)
-    )
+    concurrency = min(batch.max_concurrency or settings.max_batch_concurrency, settings.max_batch_concurrency)
+    _check_batch_deadline([job for job in jobs if isinstance(job, _Prepared)], concurrency, state)
+    semaphore = asyncio.Semaphore(concurrency)
 
     async def run(job: _Prepared | dict[str, Any]) -> dict[str, Any]:
         if not isinstance(job, _Prepared):

@@ -88,12 +88,19 @@ def test_api_key_is_one_argument_after_everything_else() -> None:
         ("--api-key", "k"),
         ("--max-model-len=8192",),
         ("-q", "fp8"),
+        ("--tensor-parallel-size", "2"),  # the profile's tensor_parallel_size field sets it
     ],
 )
 def test_profile_cannot_override_flags_the_builder_owns(bad: tuple[str, ...]) -> None:
     profile = dataclasses.replace(CPU_TINY, extra_args=bad)
     with pytest.raises(ProfileArgsError, match="may not set"):
         build_vllm_argv(profile, model="m")
+
+
+def test_tensor_parallel_flag_only_when_the_profile_splits_the_model() -> None:
+    assert "--tensor-parallel-size" not in build_vllm_argv(CPU_TINY, model="m")
+    argv = build_vllm_argv(dataclasses.replace(CPU_TINY, tensor_parallel_size=2), model="m")
+    assert argv[argv.index("--tensor-parallel-size") + 1] == "2"
 
 
 def test_vllm_env_layers_the_profile_over_the_base() -> None:

@@ -122,3 +122,27 @@ def test_metrics_count_items(batch_client: TestClient) -> None:
     assert 'maze_tokens_total{kind="completion"} 10.0' in text  # 5 per item, as /generate counts
     assert 'maze_constrained_requests_total{kind="grammar",source="grammar"}' not in text  # rejected, not sent
     assert 'maze_requests_total{route="/generate/batch",status="200"} 1.0' in text
+
+
+def test_a_batch_that_cannot_finish_in_time_is_refused_up_front(upstream: FakeUpstream) -> None:
+    """10 items, 2 at a time, 100 tokens at 10 tok/s = 5 waves x 10 s = 50 s > a 30 s deadline."""
+    settings = {"batch_deadline_seconds": 30, "batch_tokens_per_second": 10, "max_batch_concurrency": 2}
+    with make_client(upstream, **settings) as client:
+        slow = [{"prompt": f"item{i}", "max_tokens": 100} for i in range(10)]
+        response = client.post("/generate/batch", json={"requests": slow}, headers=AUTH)
+        assert response.status_code == 400
+        error = response.json()["error"]
+        assert error["code"] == "batch_too_slow" and error["param"] == "requests"
+        assert "about 50 s" in error["message"] and "MAZE_BATCH_DEADLINE_SECONDS" in error["message"]
+        assert not upstream.requests  # refused before anything reached vLLM
+        # Three waves of 100 tokens (30 s) fit; so do all 10 items at 50 tokens (25 s).
+        for fits in (slow[:6], [{**item, "max_tokens": 50} for item in slow]):
+            response = client.post("/generate/batch", json={"requests": fits}, headers=AUTH)
+            assert response.status_code == 200, response.text
+            assert all(r["success"] for r in response.json()["results"])
+
+
+def test_without_a_deadline_no_batch_is_refused_for_its_length(upstream: FakeUpstream) -> None:
+    with make_client(upstream, max_batch_concurrency=1, batch_tokens_per_second=0.001) as client:
+        response = client.post("/generate/batch", json={"requests": items(3)}, headers=AUTH)
+        assert response.status_code == 200
