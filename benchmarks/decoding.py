@@ -287,9 +287,18 @@ def _with_stack(config: Config, log: Callable[[str], None]) -> tuple[dict[str, A
 
 
 def with_local_stack(
-    measure: Callable[[str, str], Coroutine[Any, Any, dict[str, Any]]], log: Callable[[str], None], name: str
+    measure: Callable[[str, str], Coroutine[Any, Any, dict[str, Any]]],
+    log: Callable[[str], None],
+    name: str,
+    *,
+    env: dict[str, str] | None = None,
+    check_logs: Callable[[Path], None] | None = None,
 ) -> tuple[dict[str, Any], float]:
-    """Start ``python -m app serve`` (CPU vLLM), run ``measure(base_url, key)`` through it, stop it."""
+    """Start ``python -m app serve`` (CPU vLLM), run ``measure(base_url, key)`` through it, stop it.
+
+    ``env`` is added to the stack's environment; ``check_logs`` gets the log directory once the stack
+    is ready (vLLM's log is ``vllm.log`` there) and raises if the stack is not what was asked for.
+    """
     from app.profiles import get_profile
 
     work = Path(tempfile.mkdtemp(prefix=f"maze-bench-{name}-"))
@@ -297,13 +306,16 @@ def with_local_stack(
     port, upstream_port = free_port(), free_port()
     argv = [python(), "-m", "app", "serve", "--port", str(port), "--upstream-port", str(upstream_port),
             "--log-dir", str(work)]  # fmt: skip
-    stack: Child = start("app serve", argv, work / "serve.log", {"MAZE_API_KEYS": key, "PYTHONUNBUFFERED": "1"})
+    stack_env = {"MAZE_API_KEYS": key, "PYTHONUNBUFFERED": "1", **(env or {})}
+    stack: Child = start("app serve", argv, work / "serve.log", stack_env)
     try:
         started = time.perf_counter()
         log(f"{name}: starting python -m app serve (CPU vLLM)")
         _wait_ready(f"http://127.0.0.1:{port}", key, get_profile("cpu-tiny").startup_timeout_s, stack)
         startup_s = time.perf_counter() - started
         log(f"  ready in {startup_s:.0f} s")
+        if check_logs is not None:
+            check_logs(work)
         return asyncio.run(measure(f"http://127.0.0.1:{port}", key)), startup_s
     except BaseException:
         log(f"--- app serve log tail ---\n{stack.tail()}")

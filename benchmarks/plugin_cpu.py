@@ -15,9 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
-import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,8 +24,8 @@ import httpx
 
 import grammars
 
-from .common import Child, free_port, machine, machine_line, md_table, python, start, write_result
-from .decoding import _measure, _wait_ready
+from .common import machine, machine_line, md_table, write_result
+from .decoding import measure, with_local_stack
 
 PLUGIN_SETTINGS = ("off", "on")
 
@@ -48,15 +45,15 @@ async def _against(base_url: str, key: str, config: Config, log: Callable[[str],
     names = list(config.grammars) or grammars.names()
     results: dict[str, Any] = {}
     async with httpx.AsyncClient(base_url=base_url, headers={"Authorization": f"Bearer {key}"}, timeout=600) as client:
-        await _measure(client, "Python", None, 1, 1, 4)
+        await measure(client, "Python", None, 1, 1, 4)
         for name in names:  # vLLM as shipped compiles on every request; the first one also builds the tokenizer
-            await _measure(client, grammars.get_info(name).language, name, 1, 1, 4)
+            await measure(client, grammars.get_info(name).language, name, 1, 1, 4)
         for name in names:
             language = grammars.get_info(name).language
             entry: dict[str, Any] = {}
             for concurrency, count in config.levels:
-                free = await _measure(client, language, None, count, concurrency, config.max_tokens)
-                constrained = await _measure(client, language, name, count, concurrency, config.max_tokens)
+                free = await measure(client, language, None, count, concurrency, config.max_tokens)
+                constrained = await measure(client, language, name, count, concurrency, config.max_tokens)
                 entry[f"c{concurrency}"] = {
                     "unconstrained": free.as_dict(),
                     "constrained": constrained.as_dict(),
@@ -68,30 +65,19 @@ async def _against(base_url: str, key: str, config: Config, log: Callable[[str],
 
 
 def _with_stack(plugin: str, config: Config, log: Callable[[str], None]) -> tuple[dict[str, Any], float]:
-    from app.profiles import get_profile
+    expected = "maze engine plugin: on" if plugin == "on" else "maze engine plugin: off"
 
-    work = Path(tempfile.mkdtemp(prefix=f"maze-bench-plugin-{plugin}-"))
-    key = "bench-" + secrets.token_hex(8)
-    port, upstream_port = free_port(), free_port()
-    argv = [python(), "-m", "app", "serve", "--port", str(port), "--upstream-port", str(upstream_port),
-            "--log-dir", str(work)]  # fmt: skip
-    env = {"MAZE_API_KEYS": key, "PYTHONUNBUFFERED": "1", "MAZE_ENGINE_PLUGIN": "1" if plugin == "on" else "0"}
-    stack: Child = start("app serve", argv, work / "serve.log", env)
-    try:
-        started = time.perf_counter()
-        log(f"  plugin {plugin}: starting python -m app serve (CPU vLLM)")
-        _wait_ready(f"http://127.0.0.1:{port}", key, get_profile("cpu-tiny").startup_timeout_s, stack)
-        startup_s = time.perf_counter() - started
-        vllm_log = (work / "vllm.log").read_text(errors="replace")
-        expected = "maze engine plugin: on" if plugin == "on" else "maze engine plugin: off"
-        if expected not in vllm_log:
+    def check(log_dir: Path) -> None:
+        if expected not in (log_dir / "vllm.log").read_text(errors="replace"):
             raise RuntimeError(f"vLLM's log does not say {expected!r}: the comparison would be meaningless")
-        return asyncio.run(_against(f"http://127.0.0.1:{port}", key, config, log)), startup_s
-    except BaseException:
-        log(f"--- app serve log tail ---\n{stack.tail()}")
-        raise
-    finally:
-        stack.stop(grace_s=60)
+
+    return with_local_stack(
+        lambda base_url, key: _against(base_url, key, config, log),
+        log,
+        f"plugin {plugin}",
+        env={"MAZE_ENGINE_PLUGIN": "1" if plugin == "on" else "0"},
+        check_logs=check,
+    )
 
 
 def markdown(data: dict[str, Any]) -> str:
