@@ -49,28 +49,28 @@ REVIEWED: Mapping[str, Mapping[str, str]] = MappingProxyType(
     {
         "0.32.0": MappingProxyType(
             {
-                "vllm.v1.structured_output:StructuredOutputManager.__init__": "013a705b7bbf9d5b",
-                "vllm.v1.structured_output:StructuredOutputManager._fill_bitmasks": "b21729ace308d3a7",
-                "vllm.v1.structured_output:StructuredOutputManager._async_submit_fill_bitmask": "818c699b8b149b87",
-                "vllm.v1.structured_output:StructuredOutputManager.grammar_bitmask": "3486f9e646a4f2a6",
-                "vllm.v1.structured_output:StructuredOutputManager.clear_backend": "fe1227c4875fbffc",
-                "vllm.v1.structured_output.backend_guidance:GuidanceBackend.__post_init__": "1f696ac0e560c90c",
-                "vllm.v1.structured_output.backend_guidance:GuidanceBackend.compile_grammar": "3a71fec712f39b40",
-                "vllm.v1.structured_output.backend_guidance:GuidanceGrammar": "ef94d8520a594461",
-                "vllm.v1.structured_output.backend_guidance:serialize_guidance_grammar": "18dbca5375db9b33",
+                "vllm.v1.structured_output:StructuredOutputManager.__init__": "c3d68b4f3a06a6fc",
+                "vllm.v1.structured_output:StructuredOutputManager._fill_bitmasks": "ced388c7bf84702e",
+                "vllm.v1.structured_output:StructuredOutputManager._async_submit_fill_bitmask": "7afbd813378d5eb8",
+                "vllm.v1.structured_output:StructuredOutputManager.grammar_bitmask": "62990cf9ba64170e",
+                "vllm.v1.structured_output:StructuredOutputManager.clear_backend": "bea5fee5b0119f37",
+                "vllm.v1.structured_output.backend_guidance:GuidanceBackend.__post_init__": "6ed166be58e710ab",
+                "vllm.v1.structured_output.backend_guidance:GuidanceBackend.compile_grammar": "1a1eae65aa5e55f1",
+                "vllm.v1.structured_output.backend_guidance:GuidanceGrammar": "afc0edc7d4a348e4",
+                "vllm.v1.structured_output.backend_guidance:serialize_guidance_grammar": "67aeb016e3c63c8f",
             }
         ),
         "0.25.0": MappingProxyType(
             {
-                "vllm.v1.structured_output:StructuredOutputManager.__init__": "013a705b7bbf9d5b",
-                "vllm.v1.structured_output:StructuredOutputManager._fill_bitmasks": "b21729ace308d3a7",
-                "vllm.v1.structured_output:StructuredOutputManager._async_submit_fill_bitmask": "818c699b8b149b87",
-                "vllm.v1.structured_output:StructuredOutputManager.grammar_bitmask": "3ead5137a7c3ff1c",
-                "vllm.v1.structured_output:StructuredOutputManager.clear_backend": "f2a59d3206dfe822",
-                "vllm.v1.structured_output.backend_guidance:GuidanceBackend.__post_init__": "12db4965930ecb38",
-                "vllm.v1.structured_output.backend_guidance:GuidanceBackend.compile_grammar": "d0cfcc4169c3cabc",
-                "vllm.v1.structured_output.backend_guidance:GuidanceGrammar": "d7c48a85f5466d71",
-                "vllm.v1.structured_output.backend_guidance:serialize_guidance_grammar": "d9c4238f712067b9",
+                "vllm.v1.structured_output:StructuredOutputManager.__init__": "c3d68b4f3a06a6fc",
+                "vllm.v1.structured_output:StructuredOutputManager._fill_bitmasks": "ced388c7bf84702e",
+                "vllm.v1.structured_output:StructuredOutputManager._async_submit_fill_bitmask": "7afbd813378d5eb8",
+                "vllm.v1.structured_output:StructuredOutputManager.grammar_bitmask": "166bbf4c5fa5727b",
+                "vllm.v1.structured_output:StructuredOutputManager.clear_backend": "6173162614cecaed",
+                "vllm.v1.structured_output.backend_guidance:GuidanceBackend.__post_init__": "a8c8c6c6e5584b20",
+                "vllm.v1.structured_output.backend_guidance:GuidanceBackend.compile_grammar": "dd0734b9c03f5fc6",
+                "vllm.v1.structured_output.backend_guidance:GuidanceGrammar": "f42ac7f226f5b4cb",
+                "vllm.v1.structured_output.backend_guidance:serialize_guidance_grammar": "c54b72c8df8106b1",
             }
         ),
     }
@@ -86,7 +86,12 @@ class Verdict:
 
 
 def fingerprint(source: str, dotted_name: str) -> str:
-    """A hash of one function's or class's syntax tree: comments and formatting do not count."""
+    """A hash of one function's or class's syntax tree: comments and formatting do not count.
+
+    The tree is written out by `_canonical`, not `ast.dump`, whose text changes with the Python that
+    parses (3.12 added `type_params` to every function and class, 3.13 leaves empty fields out), so a
+    vLLM reviewed under one Python is recognised under another.
+    """
     node: ast.AST = ast.parse(source)
     for part in dotted_name.split("."):
         node = next(
@@ -94,7 +99,24 @@ def fingerprint(source: str, dotted_name: str) -> str:
             for child in ast.iter_child_nodes(node)
             if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and child.name == part
         )
-    return hashlib.sha256(ast.dump(node).encode()).hexdigest()[:16]
+    return hashlib.sha256(_canonical(node).encode()).hexdigest()[:16]
+
+
+def _canonical(value: object) -> str:
+    """Node type and non-empty fields, recursively; positions and expression contexts left out."""
+    if isinstance(value, ast.expr_context):
+        return ""
+    if isinstance(value, ast.AST):
+        fields = []
+        for name in value._fields:
+            child = getattr(value, name, None)
+            if child is None or child == []:
+                continue
+            fields.append(f"{name}={_canonical(child)}")
+        return f"{type(value).__name__}({','.join(fields)})"
+    if isinstance(value, list):
+        return "[" + ",".join(_canonical(item) for item in value) + "]"
+    return repr(value)
 
 
 def installed_fingerprints() -> dict[str, str]:

@@ -56,3 +56,42 @@ def test_fingerprints_ignore_comments_and_layout_but_not_code() -> None:
     changed = "class A:\n    def f(self):\n        return 2\n"
     assert guard.fingerprint(source, "A.f") == guard.fingerprint(commented, "A.f")
     assert guard.fingerprint(source, "A.f") != guard.fingerprint(changed, "A.f")
+
+
+def _other_pythons() -> list[str]:
+    """Interpreters of other minor versions on this machine (pyenv's), to run the guard under."""
+    import shutil
+    import sys
+
+    found = []
+    for minor in (12, 13):
+        if minor == sys.version_info.minor:
+            continue
+        # pyenv's own copies first: its shims refuse versions that are not selected.
+        installed = sorted(Path.home().glob(f".pyenv/versions/3.{minor}.*/bin/python3"))
+        path = str(installed[0]) if installed else shutil.which(f"python3.{minor}")
+        if path:
+            found.append(path)
+    return found
+
+
+@pytest.mark.parametrize(
+    "python", _other_pythons() or [pytest.param("none", marks=pytest.mark.skip("no other Python"))]
+)
+def test_fingerprints_do_not_depend_on_the_python_that_parses(python: str) -> None:
+    """The GPU rig runs Python 3.12 (ast.dump differs there): the same source must hash the same."""
+    import json
+    import subprocess
+
+    script = (
+        "import importlib.util, json, sys\n"
+        f"spec = importlib.util.spec_from_file_location('guard', {str(ROOT / 'app/vllm_plugin/guard.py')!r})\n"
+        "guard = importlib.util.module_from_spec(spec); sys.modules['guard'] = guard; spec.loader.exec_module(guard)\n"
+        "print(json.dumps({f'{m}:{n}': guard.fingerprint(open(sys.argv[1 + i]).read(), n)"
+        " for i, (m, n) in enumerate(guard.PATCH_POINTS)}))\n"
+    )
+    import importlib.util
+
+    files = [str(Path(importlib.util.find_spec(module).origin)) for module, _ in guard.PATCH_POINTS]
+    out = subprocess.run([python, "-c", script, *files], capture_output=True, text=True, check=True).stdout
+    assert json.loads(out) == dict(guard.REVIEWED[guard.PINNED_VLLM_VERSION])
