@@ -69,6 +69,13 @@ VALID = {
     "        i += 1;\n    }\n    const x = comptime n * 2;\n    return i + x;\n}\ncomptime {\n    _ = f;\n}\n",
     "labeled_blocks_and_loops": "pub fn f() u8 {\n    const v = blk: {\n        break :blk 1;\n    };\n"
     "    outer: while (true) : (v += 0) {\n        for (0..3) |_| continue :outer;\n    }\n    return v;\n}\n",
+    "range_starts_ending_in_an_integer": "pub fn f(x: []u8, a: ?usize, n: usize) void {\n"
+    "    _ = x[if (a) |i| i + 1 else 0..];\n    _ = x[if (a) |i| i else 0..n];\n    _ = x[-%1..];\n"
+    "    _ = x[a orelse 0..];\n    _ = x[comptime 1..];\n    for (n + 1..n) |_| {}\n"
+    "    for (if (a) |i| i else 0..n) |_| {}\n    switch (n) {\n        n + 1...9 => {},\n        else => {},\n"
+    "    }\n}\n",
+    "concatenation_after_initializers": "const a = [_]u8{ 1, 2 } ++ [_]u8{3};\nconst b = .{1} ++ .{2};\n"
+    "const c = S{} ++ x;\nconst d = .{Elem{}} ++ .{Elem{}};\n",
     "for_multiple_captures": "pub fn f(a: []u8, b: []const u8) void {\n    for (a, b, 0..) |*x, y, i| {\n"
     "        x.* = y + @as(u8, @intCast(i));\n    }\n}\n",
     "switch_ranges_captures": "pub fn f(x: u8, u: U) u8 {\n    return switch (x) {\n        0 => 1,\n"
@@ -128,6 +135,10 @@ INVALID = {
     "unknown_builtin": "const x = @notABuiltin(1);\n",
     "integer_glued_to_dots": "fn f(a: []u8) void {\n    _ = a[0...x];\n}\n",
     "number_then_else": "const x = if (a) 1else 2;\n",
+    "array_repetition": "const buf = [_]u8{0} ** 64;\n",  # Zig 0.17 has no `**` token any more
+    "array_repetition_of_anonymous_list": "const a = .{Elem{}} ** 10;\n",
+    "range_start_glued_to_three_dots": "fn f(x: []u8) void {\n    _ = x[if (c) 1 else 0...];\n}\n",
+    "switch_range_with_two_dots": "fn f(x: u8) void {\n    switch (x) {\n        x + 1..5 => {},\n    }\n}\n",
     "block_then_suffix_statement": "fn f() void {\n    {}.x = 1;\n}\n",
 }
 
