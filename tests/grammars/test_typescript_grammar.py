@@ -104,6 +104,11 @@ VALID = {
     "type_predicates": "function isS(x: unknown): x is string { return typeof x === 'string' }\n"
     "function assert(v: unknown): asserts v {}\nfunction a2(this: Foo): asserts this is Bar {}\n",
     "generic_calls": "const m = new Map<string, Array<number>>()\nf<A<B>>()\nuseQuery<{ a: string }>({})\n",
+    "instantiation_with_a_tuple_over_lines": "validate<[\n\tExpect<Equal<typeof requestMethods[number], "
+    "RequestHttpMethod>>,\n]>();\n",
+    "type_argument_ends_joined_at_any_depth": "f<[A<B<C>>]>()\nf<{ a: A<B<C>> }>()\nf<A<B<C<D>>>>()\n"
+    "f<A | B<C>>()\nf<keyof A<B>>()\nf<typeof a<B>>()\ntype T = Map<K, Array<Set<V>>>\nx = f<A<B>>(1) >> 2\n",
+    "trailing_comma_in_type_arguments": "f<A,>()\nf<A<B,>>()\nnew Map<string, number,>()\n",
     "constructor_types": "type C = new (...a: any[]) => object\ntype D = abstract new () => object\n",
     "exponent": "const p = 2 ** 3 ** -x\nconst q = (-2) ** 2\n",
     "adjacent_signs": "a = b - -c + +d - --e + ++f\ng = h--- i + j+++k\nm = n-- - -p + (q++ + +r)\ns = t - /* c */-u\n",
@@ -142,6 +147,7 @@ INVALID = {
     "arrow_params_not_bindings": "const f = (1, 2) => 3\n",
     "as_on_next_line": "const y = x\nas T\n",
     "element_access_without_index": "a\n[]\n",
+    "joined_type_argument_ends_one_too_many": "f<{ a: A<B<C>>> }>()\n",
     "optional_chain_in_new": "new a?.b()\n",
 }
 
