@@ -21,11 +21,13 @@ projects instead of the first directory in alphabetical order.
 from __future__ import annotations
 
 import argparse
+import ast
 import hashlib
 import io
 import itertools
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -207,8 +209,34 @@ def uses_four_space_indentation(source: str) -> bool:
     return True
 
 
-#: Extra conditions beyond the real parser: a convention the grammar documents it requires.
-CONVENTIONS: dict[str, Callable[[str], bool]] = {"python": uses_four_space_indentation}
+def has_python_statement(source: str) -> bool:
+    """True when the module holds at least one statement (a docstring counts), not only comments."""
+    try:
+        return bool(ast.parse(source).body)
+    except (SyntaxError, ValueError):
+        return False
+
+
+#: `//` line comments and `/* */` block comments, scanned left to right (Go, Rust, TypeScript, Zig).
+_C_COMMENT = re.compile(r"//[^\n]*|/\*.*?\*/", re.DOTALL)
+
+
+def has_code_beyond_comments(source: str) -> bool:
+    """True when something other than whitespace and comments is left (strings are not parsed: in a
+    file that holds only comments there are none, and any file with code keeps some)."""
+    return bool(_C_COMMENT.sub("", source).strip())
+
+
+#: Extra conditions beyond the real parser: a convention the grammar documents it requires. Every
+#: code grammar wants at least one item (issue 15), so files that hold only comments (TypeScript's
+#: `/// <reference lib=... />` lib files, a licence-only `__init__.py`) are not corpus programs.
+CONVENTIONS: dict[str, Callable[[str], bool]] = {
+    "python": lambda text: has_python_statement(text) and uses_four_space_indentation(text),
+    "go": has_code_beyond_comments,
+    "rust": has_code_beyond_comments,
+    "typescript": has_code_beyond_comments,
+    "zig": has_code_beyond_comments,
+}
 
 
 def candidates(language: str, min_size: int = MIN_SIZE, max_size: int = MAX_SIZE) -> dict[str, list[Path]]:

@@ -38,8 +38,7 @@ def _has_typescript() -> bool:
 needs_tsc = pytest.mark.skipif(not _has_typescript(), reason="npm typescript not installed (grammars.corpus fetch)")
 
 VALID = {
-    "empty_file": "",
-    "only_comments": "// line\n/* block\n   over lines */\n/** JSDoc */\n",
+    "comments_around_code": "// line\n/* block\n   over lines */\n/** JSDoc */\nexport {}\n// end\n",
     "no_trailing_newline": "let x = 1",
     "semicolons": "const a = 1;\nlet b: number = 2;\nvar c;\n",
     "asi_no_semicolons": "const a = 1\nlet b = a\nfoo()\nb = a + 1\n",
