@@ -108,6 +108,12 @@ VALID = {
     "type_argument_ends_joined_at_any_depth": "f<[A<B<C>>]>()\nf<{ a: A<B<C>> }>()\nf<A<B<C<D>>>>()\n"
     "f<A | B<C>>()\nf<keyof A<B>>()\nf<typeof a<B>>()\ntype T = Map<K, Array<Set<V>>>\nx = f<A<B>>(1) >> 2\n",
     "trailing_comma_in_type_arguments": "f<A,>()\nf<A<B,>>()\nnew Map<string, number,>()\n",
+    "using_declarations": "using res = open()\nawait using conn = connect(),\n  tx = begin()\n"
+    "for (using x of xs) {}\nfor await (await using y of ys) {}\nusing(x)\nawait using(x)\nawait usingFoo()\n"
+    "using\nx = 1\n",
+    "mapped_type_as_on_its_own_line": "type M<T> = {\n  [K in keyof T\n    as K extends string ? K : never]: T[K]\n}\n",
+    "constructor_type_in_extends": "type C<T> = T extends new (...a: any[]) => unknown ? 1 : 0\n"
+    "type D<T> = T extends abstract new () => infer R ? R : never\n",
     "constructor_types": "type C = new (...a: any[]) => object\ntype D = abstract new () => object\n",
     "exponent": "const p = 2 ** 3 ** -x\nconst q = (-2) ** 2\n",
     "adjacent_signs": "a = b - -c + +d - --e + ++f\ng = h--- i + j+++k\nm = n-- - -p + (q++ + +r)\ns = t - /* c */-u\n",
