@@ -65,12 +65,19 @@ RUST_APT = (
     "librust-rayon-dev",
 )
 #: npm packages that ship TypeScript sources (``src/``) or declarations; typescript is also the TS parser.
+#: Each is a different project and style: type-fest is type-level code (mapped and conditional types),
+#: tRPC uses `using` declarations, MobX decorators and classes, Redux Toolkit and Immer generic APIs.
 NPM_PACKAGES = {
     "typescript": "5.9.3",
     "rxjs": "7.8.2",
     "zod": "4.6.7",
     "effect": "4.1.0",
     "@tanstack/query-core": "5.108.4",
+    "type-fest": "5.10.0",
+    "@trpc/server": "11.25.2",
+    "mobx": "7.1.3",
+    "@reduxjs/toolkit": "2.16.0",
+    "immer": "11.2.14",
 }
 
 
@@ -155,6 +162,11 @@ def _typescript_projects() -> dict[str, list[Path]]:
         "effect": modules / "effect" / "src",
         "tanstack-query-core": modules / "@tanstack" / "query-core" / "src",
         "typescript-lib": modules / "typescript" / "lib",
+        "type-fest": modules / "type-fest" / "source",
+        "trpc-server": modules / "@trpc" / "server" / "src",
+        "mobx": modules / "mobx" / "src",
+        "redux-toolkit": modules / "@reduxjs" / "toolkit" / "src",
+        "immer": modules / "immer" / "src",
     }
     return {name: [path] for name, path in folders.items() if path.is_dir()}
 
