@@ -44,8 +44,20 @@ NPM_DIR = CACHE_DIR / "npm"
 MIN_SIZE = 1_000
 MAX_SIZE = 20_000
 
-#: Debian's Go toolchain; its standard library sources are the Go corpus and gofmt the Go parser.
-GO_APT = ("golang-go",)
+#: Debian's Go toolchain (its standard library sources and gofmt, the Go parser), and Debian-packaged
+#: Go libraries from other authors (their sources, and their dependencies', land in /usr/share/gocode):
+#: a CLI framework, assertions, diffing, routing, logging, concurrency helpers.
+GO_APT = (
+    "golang-go",
+    "golang-github-spf13-cobra-dev",
+    "golang-github-stretchr-testify-dev",
+    "golang-github-google-go-cmp-dev",
+    "golang-github-gorilla-mux-dev",
+    "golang-github-sirupsen-logrus-dev",
+    "golang-golang-x-sync-dev",
+)
+#: Where Debian unpacks Go libraries: one folder per import path (host/owner/repo, gopkg.in/name).
+GOCODE = Path("/usr/share/gocode/src")
 #: Debian-packaged Rust crates (their sources land in /usr/share/cargo/registry) from many authors.
 RUST_APT = (
     "librust-serde-dev",
@@ -136,12 +148,20 @@ def _json_projects() -> dict[str, list[Path]]:
 
 
 def _go_projects() -> dict[str, list[Path]]:
-    """Each top-level package tree of the Go standard library (net, crypto, go, runtime, ...)."""
+    """Each top-level package tree of the Go standard library (net, crypto, go, runtime, ...), and
+    each repository under /usr/share/gocode (by import path; aliases that are symlinks counted once)."""
     roots = sorted(Path("/usr/share").glob("go-1.*/src"))
     if not roots:
         return {}
     src = roots[-1]
-    return {entry.name: [entry] for entry in sorted(src.iterdir()) if entry.is_dir()}
+    projects = {entry.name: [entry] for entry in sorted(src.iterdir()) if entry.is_dir()}
+    hosts = sorted(GOCODE.iterdir()) if GOCODE.is_dir() else []
+    for host in hosts:
+        for repo in sorted(host.glob("*" if host.name == "gopkg.in" else "*/*")):
+            real = repo.resolve()
+            if real.is_dir() and real.is_relative_to(GOCODE):
+                projects.setdefault(real.relative_to(GOCODE).as_posix(), [real])
+    return projects
 
 
 def _rust_projects() -> dict[str, list[Path]]:
@@ -229,14 +249,34 @@ def has_python_statement(source: str) -> bool:
         return False
 
 
-#: `//` line comments and `/* */` block comments, scanned left to right (Go, Rust, TypeScript, Zig).
-_C_COMMENT = re.compile(r"//[^\n]*|/\*.*?\*/", re.DOTALL)
+#: `//` and `/* */` comments (Go, Rust, TypeScript, Zig), and "..." strings so that a `//` inside one
+#: (a URL) is not taken for a comment; scanned left to right.
+_STRING_OR_COMMENT = re.compile(r'"(?:[^"\\\n]|\\.)*"|//[^\n]*|/\*.*?\*/', re.DOTALL)
+_STRING_OR_BRACKET = re.compile(r'"(?:[^"\\\n]|\\.)*"|[\[\]]')
+
+
+def _without_comments(source: str) -> str:
+    return _STRING_OR_COMMENT.sub(lambda match: match.group() if match.group().startswith('"') else "", source)
 
 
 def has_code_beyond_comments(source: str) -> bool:
-    """True when something other than whitespace and comments is left (strings are not parsed: in a
-    file that holds only comments there are none, and any file with code keeps some)."""
-    return bool(_C_COMMENT.sub("", source).strip())
+    """True when something other than whitespace and comments is left."""
+    return bool(_without_comments(source).strip())
+
+
+def has_rust_item(source: str) -> bool:
+    """True when something besides comments and inner attributes (`#![doc = ...]`) is left: clap's
+    tutorial modules are docs only, and rust.lark wants one item."""
+    rest = _without_comments(source).strip()
+    while rest.startswith("#!["):
+        depth, end = 0, len(rest)
+        for match in _STRING_OR_BRACKET.finditer(rest):
+            depth += {"[": 1, "]": -1}.get(match.group(), 0)
+            if depth == 0:
+                end = match.end()
+                break
+        rest = rest[end:].lstrip()
+    return bool(rest)
 
 
 #: Extra conditions beyond the real parser: a convention the grammar documents it requires. Every
@@ -245,7 +285,7 @@ def has_code_beyond_comments(source: str) -> bool:
 CONVENTIONS: dict[str, Callable[[str], bool]] = {
     "python": lambda text: has_python_statement(text) and uses_four_space_indentation(text),
     "go": has_code_beyond_comments,
-    "rust": has_code_beyond_comments,
+    "rust": has_rust_item,
     "typescript": has_code_beyond_comments,
     "zig": has_code_beyond_comments,
 }

@@ -81,3 +81,6 @@ def test_files_that_hold_only_comments_are_not_corpus_programs() -> None:
         keeps = corpus.CONVENTIONS[language]
         assert keeps("// c\nconst x = 1;\n") and keeps("/* c */ let s = '// not a comment'\n")
         assert not keeps('// Licence\n/* block\n   comment */\n/// <reference lib="es2015" />\n')
+    rust = corpus.CONVENTIONS["rust"]
+    assert not rust('//! Docs\n#![doc = include_str!("../a.md")]\n#![allow(x, y[0])]\n')
+    assert rust("#![allow(dead_code)]\nfn main() {}\n")
