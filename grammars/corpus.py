@@ -116,13 +116,38 @@ def _site_packages() -> Path:
     return Path(sysconfig.get_paths()["purelib"])
 
 
+#: Third-party packages the project's own install brings (its dependencies and theirs), each a
+#: different author and style; those not installed are skipped.
+PYTHON_PACKAGES = (
+    "fastapi",
+    "starlette",
+    "httpx",
+    "pydantic",
+    "click",
+    "jinja2",
+    "requests",
+    "rich",
+    "anyio",
+    "aiohttp",
+    "tenacity",
+    "yaml",
+    "attr",
+    "packaging",
+    "uvicorn",
+    "websockets",
+    "hypothesis",
+    "urllib3",
+    "jsonschema",
+)
+
+
 def _python_projects() -> dict[str, list[Path]]:
     """CPython's stdlib (top level and packages) plus the third-party packages installed here."""
     stdlib = Path(sysconfig.get_paths()["stdlib"])
     projects: dict[str, list[Path]] = {
         "cpython": sorted(path for path in stdlib.iterdir() if path.name not in ("site-packages", "test"))
     }
-    for name in ("fastapi", "starlette", "httpx", "pydantic", "click", "jinja2", "requests", "rich", "anyio"):
+    for name in PYTHON_PACKAGES:
         if (_site_packages() / name).is_dir():
             projects[name] = [_site_packages() / name]
     return projects
