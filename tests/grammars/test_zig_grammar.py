@@ -102,6 +102,11 @@ VALID = {
     "asm_volatile": 'pub fn f() void {\n    asm volatile ("nop" ::: .{ .memory = true });\n}\n',
     "threadlocal_and_linksection": 'threadlocal var t: u32 = 0;\nexport var v: u8 linksection(".data") = 0;\n',
     "ptr_deref_and_address": "pub fn f(p: *u8) void {\n    p.* = 1;\n    const q = &p.*;\n    _ = q;\n}\n",
+    "licence_header_then_module_docs": "// Copyright 2024 Someone\n// SPDX-License-Identifier: MIT\n\n"
+    "//! Module docs.\n\nconst x = 1;\n",
+    "licence_header_then_doc_comment": "// Licensed under the MIT licence.\n\n/// A value.\npub const x = 1;\n",
+    "try_inside_prefix_runs": "fn f() !void {\n    try t(!try g());\n    _ = !tryit;\n    _ = try !x;\n"
+    "    _ = try try h();\n}\n",
     "doc_comment_first_bytes": "/// doc\nconst x = 1;\n",
     "comment_at_eof": "pub const x = 1;\n// end",
     "crlf_line_ends": "pub const a = 1;\r\npub const b = 2;\r\n",
