@@ -32,7 +32,9 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import tokenize
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +42,7 @@ from pathlib import Path
 #: Where fetched sources (npm packages) and the parser-verdict cache live.
 CACHE_DIR = Path(os.environ.get("MAZE_CORPUS_DIR", Path.home() / ".cache" / "maze-inference" / "corpus"))
 NPM_DIR = CACHE_DIR / "npm"
+PYPI_DIR = CACHE_DIR / "pypi"
 #: Size window for corpus files, in bytes.
 MIN_SIZE = 1_000
 MAX_SIZE = 20_000
@@ -91,6 +94,11 @@ NPM_PACKAGES = {
     "@reduxjs/toolkit": "2.16.0",
     "immer": "11.2.14",
 }
+
+
+#: PyPI wheels that ship Zig sources, downloaded and unpacked (nothing installed): Zig code from
+#: outside the Zig project itself (pydust binds CPython; licence headers, `!try`, its own idioms).
+ZIG_WHEELS = {"ziggy-pydust": "0.26.0"}
 
 
 class CorpusUnavailableError(RuntimeError):
@@ -233,6 +241,9 @@ def _zig_projects() -> dict[str, list[Path]]:
     for other in ("compiler", "compiler_rt", "init", "docs"):
         if (lib / other).is_dir():
             projects[other] = [lib / other]
+    for name, version in ZIG_WHEELS.items():
+        if (PYPI_DIR / f"{name}-{version}").is_dir():
+            projects[name] = [PYPI_DIR / f"{name}-{version}"]
     return projects
 
 
@@ -246,7 +257,7 @@ SOURCES: dict[str, Source] = {
     "typescript": Source(
         "typescript", _typescript_projects, (".ts",), "python -m grammars.corpus fetch typescript (npm install)"
     ),
-    "zig": Source("zig", _zig_projects, (".zig",), "pip install ziglang"),
+    "zig": Source("zig", _zig_projects, (".zig",), "pip install ziglang; python -m grammars.corpus fetch zig"),
 }
 
 
@@ -436,10 +447,25 @@ def _npm_install() -> None:
     )
 
 
+def _unpack_wheels(wheels: dict[str, str]) -> None:
+    """``pip download`` each wheel (no dependencies) and unzip it under PYPI_DIR; skip those there."""
+    for name, version in wheels.items():
+        target = PYPI_DIR / f"{name}-{version}"
+        if target.is_dir():
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            wanted = f"{name}=={version}"
+            pip = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:"]
+            subprocess.run([*pip, "--dest", tmp, wanted], check=True)
+            with zipfile.ZipFile(next(Path(tmp).glob("*.whl"))) as wheel:
+                wheel.extractall(target)
+
+
 FETCHERS: dict[str, Callable[[], None]] = {
     "go": lambda: _apt_install(GO_APT),
     "rust": lambda: _apt_install(RUST_APT),
     "typescript": _npm_install,
+    "zig": lambda: _unpack_wheels(ZIG_WHEELS),
 }
 
 
