@@ -21,16 +21,20 @@ projects instead of the first directory in alphabetical order.
 from __future__ import annotations
 
 import argparse
+import ast
 import hashlib
 import io
 import itertools
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import tokenize
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,12 +42,25 @@ from pathlib import Path
 #: Where fetched sources (npm packages) and the parser-verdict cache live.
 CACHE_DIR = Path(os.environ.get("MAZE_CORPUS_DIR", Path.home() / ".cache" / "maze-inference" / "corpus"))
 NPM_DIR = CACHE_DIR / "npm"
+PYPI_DIR = CACHE_DIR / "pypi"
 #: Size window for corpus files, in bytes.
 MIN_SIZE = 1_000
 MAX_SIZE = 20_000
 
-#: Debian's Go toolchain; its standard library sources are the Go corpus and gofmt the Go parser.
-GO_APT = ("golang-go",)
+#: Debian's Go toolchain (its standard library sources and gofmt, the Go parser), and Debian-packaged
+#: Go libraries from other authors (their sources, and their dependencies', land in /usr/share/gocode):
+#: a CLI framework, assertions, diffing, routing, logging, concurrency helpers.
+GO_APT = (
+    "golang-go",
+    "golang-github-spf13-cobra-dev",
+    "golang-github-stretchr-testify-dev",
+    "golang-github-google-go-cmp-dev",
+    "golang-github-gorilla-mux-dev",
+    "golang-github-sirupsen-logrus-dev",
+    "golang-golang-x-sync-dev",
+)
+#: Where Debian unpacks Go libraries: one folder per import path (host/owner/repo, gopkg.in/name).
+GOCODE = Path("/usr/share/gocode/src")
 #: Debian-packaged Rust crates (their sources land in /usr/share/cargo/registry) from many authors.
 RUST_APT = (
     "librust-serde-dev",
@@ -63,13 +80,25 @@ RUST_APT = (
     "librust-rayon-dev",
 )
 #: npm packages that ship TypeScript sources (``src/``) or declarations; typescript is also the TS parser.
+#: Each is a different project and style: type-fest is type-level code (mapped and conditional types),
+#: tRPC uses `using` declarations, MobX decorators and classes, Redux Toolkit and Immer generic APIs.
 NPM_PACKAGES = {
     "typescript": "5.9.3",
     "rxjs": "7.8.2",
     "zod": "4.6.7",
     "effect": "4.1.0",
     "@tanstack/query-core": "5.108.4",
+    "type-fest": "5.10.0",
+    "@trpc/server": "11.25.2",
+    "mobx": "7.1.3",
+    "@reduxjs/toolkit": "2.16.0",
+    "immer": "11.2.14",
 }
+
+
+#: PyPI wheels that ship Zig sources, downloaded and unpacked (nothing installed): Zig code from
+#: outside the Zig project itself (pydust binds CPython; licence headers, `!try`, its own idioms).
+ZIG_WHEELS = {"ziggy-pydust": "0.26.0"}
 
 
 class CorpusUnavailableError(RuntimeError):
@@ -95,13 +124,38 @@ def _site_packages() -> Path:
     return Path(sysconfig.get_paths()["purelib"])
 
 
+#: Third-party packages the project's own install brings (its dependencies and theirs), each a
+#: different author and style; those not installed are skipped.
+PYTHON_PACKAGES = (
+    "fastapi",
+    "starlette",
+    "httpx",
+    "pydantic",
+    "click",
+    "jinja2",
+    "requests",
+    "rich",
+    "anyio",
+    "aiohttp",
+    "tenacity",
+    "yaml",
+    "attr",
+    "packaging",
+    "uvicorn",
+    "websockets",
+    "hypothesis",
+    "urllib3",
+    "jsonschema",
+)
+
+
 def _python_projects() -> dict[str, list[Path]]:
     """CPython's stdlib (top level and packages) plus the third-party packages installed here."""
     stdlib = Path(sysconfig.get_paths()["stdlib"])
     projects: dict[str, list[Path]] = {
         "cpython": sorted(path for path in stdlib.iterdir() if path.name not in ("site-packages", "test"))
     }
-    for name in ("fastapi", "starlette", "httpx", "pydantic", "click", "jinja2", "requests", "rich", "anyio"):
+    for name in PYTHON_PACKAGES:
         if (_site_packages() / name).is_dir():
             projects[name] = [_site_packages() / name]
     return projects
@@ -127,12 +181,20 @@ def _json_projects() -> dict[str, list[Path]]:
 
 
 def _go_projects() -> dict[str, list[Path]]:
-    """Each top-level package tree of the Go standard library (net, crypto, go, runtime, ...)."""
+    """Each top-level package tree of the Go standard library (net, crypto, go, runtime, ...), and
+    each repository under /usr/share/gocode (by import path; aliases that are symlinks counted once)."""
     roots = sorted(Path("/usr/share").glob("go-1.*/src"))
     if not roots:
         return {}
     src = roots[-1]
-    return {entry.name: [entry] for entry in sorted(src.iterdir()) if entry.is_dir()}
+    projects = {entry.name: [entry] for entry in sorted(src.iterdir()) if entry.is_dir()}
+    hosts = sorted(GOCODE.iterdir()) if GOCODE.is_dir() else []
+    for host in hosts:
+        for repo in sorted(host.glob("*" if host.name == "gopkg.in" else "*/*")):
+            real = repo.resolve()
+            if real.is_dir() and real.is_relative_to(GOCODE):
+                projects.setdefault(real.relative_to(GOCODE).as_posix(), [real])
+    return projects
 
 
 def _rust_projects() -> dict[str, list[Path]]:
@@ -153,6 +215,11 @@ def _typescript_projects() -> dict[str, list[Path]]:
         "effect": modules / "effect" / "src",
         "tanstack-query-core": modules / "@tanstack" / "query-core" / "src",
         "typescript-lib": modules / "typescript" / "lib",
+        "type-fest": modules / "type-fest" / "source",
+        "trpc-server": modules / "@trpc" / "server" / "src",
+        "mobx": modules / "mobx" / "src",
+        "redux-toolkit": modules / "@reduxjs" / "toolkit" / "src",
+        "immer": modules / "immer" / "src",
     }
     return {name: [path] for name, path in folders.items() if path.is_dir()}
 
@@ -174,6 +241,9 @@ def _zig_projects() -> dict[str, list[Path]]:
     for other in ("compiler", "compiler_rt", "init", "docs"):
         if (lib / other).is_dir():
             projects[other] = [lib / other]
+    for name, version in ZIG_WHEELS.items():
+        if (PYPI_DIR / f"{name}-{version}").is_dir():
+            projects[name] = [PYPI_DIR / f"{name}-{version}"]
     return projects
 
 
@@ -187,7 +257,7 @@ SOURCES: dict[str, Source] = {
     "typescript": Source(
         "typescript", _typescript_projects, (".ts",), "python -m grammars.corpus fetch typescript (npm install)"
     ),
-    "zig": Source("zig", _zig_projects, (".zig",), "pip install ziglang"),
+    "zig": Source("zig", _zig_projects, (".zig",), "pip install ziglang; python -m grammars.corpus fetch zig"),
 }
 
 
@@ -207,8 +277,54 @@ def uses_four_space_indentation(source: str) -> bool:
     return True
 
 
-#: Extra conditions beyond the real parser: a convention the grammar documents it requires.
-CONVENTIONS: dict[str, Callable[[str], bool]] = {"python": uses_four_space_indentation}
+def has_python_statement(source: str) -> bool:
+    """True when the module holds at least one statement (a docstring counts), not only comments."""
+    try:
+        return bool(ast.parse(source).body)
+    except (SyntaxError, ValueError):
+        return False
+
+
+#: `//` and `/* */` comments (Go, Rust, TypeScript, Zig), and "..." strings so that a `//` inside one
+#: (a URL) is not taken for a comment; scanned left to right.
+_STRING_OR_COMMENT = re.compile(r'"(?:[^"\\\n]|\\.)*"|//[^\n]*|/\*.*?\*/', re.DOTALL)
+_STRING_OR_BRACKET = re.compile(r'"(?:[^"\\\n]|\\.)*"|[\[\]]')
+
+
+def _without_comments(source: str) -> str:
+    return _STRING_OR_COMMENT.sub(lambda match: match.group() if match.group().startswith('"') else "", source)
+
+
+def has_code_beyond_comments(source: str) -> bool:
+    """True when something other than whitespace and comments is left."""
+    return bool(_without_comments(source).strip())
+
+
+def has_rust_item(source: str) -> bool:
+    """True when something besides comments and inner attributes (`#![doc = ...]`) is left: clap's
+    tutorial modules are docs only, and rust.lark wants one item."""
+    rest = _without_comments(source).strip()
+    while rest.startswith("#!["):
+        depth, end = 0, len(rest)
+        for match in _STRING_OR_BRACKET.finditer(rest):
+            depth += {"[": 1, "]": -1}.get(match.group(), 0)
+            if depth == 0:
+                end = match.end()
+                break
+        rest = rest[end:].lstrip()
+    return bool(rest)
+
+
+#: Extra conditions beyond the real parser: a convention the grammar documents it requires. Every
+#: code grammar wants at least one item (issue 15), so files that hold only comments (TypeScript's
+#: `/// <reference lib=... />` lib files, a licence-only `__init__.py`) are not corpus programs.
+CONVENTIONS: dict[str, Callable[[str], bool]] = {
+    "python": lambda text: has_python_statement(text) and uses_four_space_indentation(text),
+    "go": has_code_beyond_comments,
+    "rust": has_rust_item,
+    "typescript": has_code_beyond_comments,
+    "zig": has_code_beyond_comments,
+}
 
 
 def candidates(language: str, min_size: int = MIN_SIZE, max_size: int = MAX_SIZE) -> dict[str, list[Path]]:
@@ -331,10 +447,25 @@ def _npm_install() -> None:
     )
 
 
+def _unpack_wheels(wheels: dict[str, str]) -> None:
+    """``pip download`` each wheel (no dependencies) and unzip it under PYPI_DIR; skip those there."""
+    for name, version in wheels.items():
+        target = PYPI_DIR / f"{name}-{version}"
+        if target.is_dir():
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            wanted = f"{name}=={version}"
+            pip = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:"]
+            subprocess.run([*pip, "--dest", tmp, wanted], check=True)
+            with zipfile.ZipFile(next(Path(tmp).glob("*.whl"))) as wheel:
+                wheel.extractall(target)
+
+
 FETCHERS: dict[str, Callable[[], None]] = {
     "go": lambda: _apt_install(GO_APT),
     "rust": lambda: _apt_install(RUST_APT),
     "typescript": _npm_install,
+    "zig": lambda: _unpack_wheels(ZIG_WHEELS),
 }
 
 

@@ -248,7 +248,7 @@ suite_{d}: simple_stmts
 """
 
 START = r"""
-start: FILE_HEAD? (stmt_0 (NL_0 stmt_0)*)? FILE_END?
+start: FILE_HEAD? stmt_0 (NL_0 stmt_0)* FILE_END?
 """
 
 # ---------------------------------------------------------------------------------------------
@@ -326,6 +326,9 @@ HEADER = """\
 // Dialect: llguidance Lark. No %ignore: every terminal carries its trailing whitespace (_L on a
 // logical line, _B inside brackets where newlines and comments are whitespace too), and NL_d is a
 // line end plus blank/comment lines plus exactly 4*d spaces, so indentation is exact.
+//
+// Smallest program: one statement (`pass`, a docstring, `x = 1`, an import, ...). Empty output, and
+// blank and comment lines alone (a shebang or encoding line included), are not a Python program here.
 //
 // Bounded lexemes (counted repetition; at the limit only what ends the run is allowed): a line end
 // is followed by at most 64 blank lines before the next statement or comment line (NL_BASE, also at

@@ -80,8 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         "--stop-probability",
         type=float,
         default=0.7,
-        help="chance of stopping at each accepting point (default 0.7); lower it for grammars that accept "
-        "an empty file, whose walks otherwise end almost at once",
+        help="chance of stopping at each accepting point (default 0.7); lower it for longer walks: "
+        "a grammar accepts after one small item, so most walks otherwise end soon after it",
     )
     parser.add_argument("--tokenizer", default=None, help="Qwen tokenizer folder or 'byte' (default: Qwen)")
     parser.add_argument("--show", type=int, default=5, help="print at most N failing texts")

@@ -113,7 +113,7 @@ def walk(
     """Walk until ``count`` texts finish or ``max_attempts`` (default 4 x count) walks have run.
 
     ``min_tokens`` keeps a walk from stopping before it has that many tokens: for grammars that
-    accept an empty or one-line file, most unconstrained walks would otherwise end right there.
+    accept a one-line file, most unconstrained walks would otherwise end right there.
     """
     tok = tokenizer if tokenizer is not None else check.get_tokenizer()
     matcher = llguidance.LLMatcher(tok, check.compiled(grammar_text), log_level=0)

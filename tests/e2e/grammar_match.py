@@ -23,6 +23,12 @@ def json_schema_grammar(schema: dict[str, Any]) -> str:
 
 
 def assert_obeys(grammar: str, text: str, finish_reason: str | None) -> None:
-    """Whole grammar when the model stopped; a valid prefix when ``max_tokens`` cut it."""
+    """Whole grammar when the model stopped; a valid prefix when ``max_tokens`` cut it.
+
+    A stopped output is never empty (nor only whitespace): a user who asks for a language wants code,
+    and no grammar the tests send, library or their own, has an empty sentence.
+    """
+    if finish_reason == "stop":
+        assert text.strip(), f"finish_reason=stop with no text: {text!r}"
     valid, verdict = check_output(grammar, text, finish_reason)
     assert valid, f"output {text!r} (finish_reason={finish_reason}) -> {verdict}"

@@ -28,17 +28,27 @@ def test_each_language_has_at_least_100_files_from_several_projects(language: st
     assert len({owner[path] for path in paths}) >= 3
 
 
-def test_files_the_parser_rejects_are_left_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    good, bad = tmp_path / "a" / "good.py", tmp_path / "b" / "bad.py"
+@pytest.mark.parametrize(
+    ("language", "suffix", "good_text", "bad_text"),
+    [
+        ("python", ".py", "def f(x):\n    return x\n" * 60, "print 'x'\n" * 200),  # the parser rejects it
+        ("typescript", ".ts", "export const x = 1\n" * 80, '/// <reference lib="es2015.core" />\n' * 40),  # no code
+    ],
+    ids=["parser-rejects", "comments-only"],
+)
+def test_files_the_parser_or_a_convention_rejects_are_left_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, language: str, suffix: str, good_text: str, bad_text: str
+) -> None:
+    good, bad = tmp_path / "a" / f"good{suffix}", tmp_path / "b" / f"bad{suffix}"
     good.parent.mkdir()
     bad.parent.mkdir()
-    good.write_text("def f(x):\n    return x\n" * 60, encoding="utf-8")
-    bad.write_text("print 'x'\n" * 200, encoding="utf-8")
-    source = corpus.Source("python", lambda: {"a": [good.parent], "b": [bad.parent]}, (".py",), "n/a")
-    monkeypatch.setitem(corpus.SOURCES, "python", source)
+    good.write_text(good_text, encoding="utf-8")
+    bad.write_text(bad_text, encoding="utf-8")
+    source = corpus.Source(language, lambda: {"a": [good.parent], "b": [bad.parent]}, (suffix,), "n/a")
+    monkeypatch.setitem(corpus.SOURCES, language, source)
     monkeypatch.setattr(corpus, "CACHE_DIR", tmp_path / "cache")
-    assert corpus.files("python") == [good]
-    assert (tmp_path / "cache" / "verdicts" / "python.json").is_file()
+    assert corpus.files(language) == [good]
+    assert (tmp_path / "cache" / "verdicts" / f"{language}.json").is_file()
 
 
 def test_missing_corpus_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -60,3 +70,17 @@ def test_cli_lists_projects_and_refuses_unknown_languages(
     assert capsys.readouterr().out == "json: 2 files from 2 projects\n  one: 1\n  two: 1\n"
     assert corpus.main(["cobol"]) == 2
     assert "unknown language 'cobol'" in capsys.readouterr().err
+
+
+def test_files_that_hold_only_comments_are_not_corpus_programs() -> None:
+    """Every code grammar wants one item, so a licence-only file measures nothing (issue 15)."""
+    python = corpus.CONVENTIONS["python"]
+    assert python('"""Only a docstring."""\n') and python("import os\n")
+    assert not python("# Licensed under ...\n# more\n") and not python("")
+    for language in ("go", "rust", "typescript", "zig"):
+        keeps = corpus.CONVENTIONS[language]
+        assert keeps("// c\nconst x = 1;\n") and keeps("/* c */ let s = '// not a comment'\n")
+        assert not keeps('// Licence\n/* block\n   comment */\n/// <reference lib="es2015" />\n')
+    rust = corpus.CONVENTIONS["rust"]
+    assert not rust('//! Docs\n#![doc = include_str!("../a.md")]\n#![allow(x, y[0])]\n')
+    assert rust("#![allow(dead_code)]\nfn main() {}\n")

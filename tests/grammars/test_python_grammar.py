@@ -33,8 +33,7 @@ needs_qwen = pytest.mark.skipif(not (DEFAULT_TOKENIZER_DIR / "vocab.json").is_fi
 VALID = {
     "assignment": "x = 1\n",
     "no_trailing_newline": "x = 1",
-    "empty_file": "",
-    "only_comments": "#!/usr/bin/env python3\n# -*- coding: utf-8 -*-\n",
+    "comments_before_code": "#!/usr/bin/env python3\n# -*- coding: utf-8 -*-\npass\n",
     "def_full_signature": "def f(a, b: int = 2, *args: str, c, d=4, **kwargs) -> dict[str, int]:\n    return {}\n",
     "positional_only_and_trailing_comma": "def f(a, /, b, *, c,):\n    pass\n",
     "multiline_signature": "def f(\n    self,\n    *,\n    key: str = 'x',  # comment\n    **kw,\n) -> None:\n"

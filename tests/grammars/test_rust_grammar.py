@@ -37,7 +37,6 @@ needs_qwen = pytest.mark.skipif(not (DEFAULT_TOKENIZER_DIR / "vocab.json").is_fi
 
 
 VALID = {
-    "empty_file": "",
     "main": 'fn main() {\n    println!("Hello, {}!", "world");\n}\n',
     "no_trailing_newline": "fn main() {}",
     "leading_comments": "// Licensed under MIT\n/* block */\n\n//! Crate docs.\n#![allow(dead_code)]\n\nfn f() {}\n",
@@ -228,11 +227,14 @@ def test_corpus_accept_rate() -> None:
 def test_random_walks_are_valid_rust() -> None:
     """Soundness: texts the grammar lets a model write (random Qwen-token walks) all pass rustfmt.
 
-    Most finished walks are short (the empty file is valid Rust and a random walk rarely closes a
-    long item); ``python -m grammars.sound --language rust -n 300`` is the full measurement.
+    A walk finishes only after a whole item (an empty file is not a program, issue 15), and random
+    tokens rarely close one: with a bias towards short tokens 5 of 80 walks of 250 tokens finish,
+    each a real item. ``python -m grammars.sound --language rust -n 300`` is the full measurement.
     """
-    texts = walk.sample(RUST, 20, seed=7, tokenizer=get_tokenizer(DEFAULT_TOKENIZER_DIR), max_tokens=250)
-    assert len(texts) >= 12
+    texts = walk.sample(
+        RUST, 20, seed=7, tokenizer=get_tokenizer(DEFAULT_TOKENIZER_DIR), max_tokens=250, short_bias=0.9
+    )
+    assert len(texts) >= 4 and sum(len(text) for text in texts) > 300
     failures = [(text, message) for text, message in zip(texts, parsers.check("rust", texts), strict=True) if message]
     assert failures == []
 

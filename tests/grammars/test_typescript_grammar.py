@@ -38,8 +38,7 @@ def _has_typescript() -> bool:
 needs_tsc = pytest.mark.skipif(not _has_typescript(), reason="npm typescript not installed (grammars.corpus fetch)")
 
 VALID = {
-    "empty_file": "",
-    "only_comments": "// line\n/* block\n   over lines */\n/** JSDoc */\n",
+    "comments_around_code": "// line\n/* block\n   over lines */\n/** JSDoc */\nexport {}\n// end\n",
     "no_trailing_newline": "let x = 1",
     "semicolons": "const a = 1;\nlet b: number = 2;\nvar c;\n",
     "asi_no_semicolons": "const a = 1\nlet b = a\nfoo()\nb = a + 1\n",
@@ -104,6 +103,17 @@ VALID = {
     "type_predicates": "function isS(x: unknown): x is string { return typeof x === 'string' }\n"
     "function assert(v: unknown): asserts v {}\nfunction a2(this: Foo): asserts this is Bar {}\n",
     "generic_calls": "const m = new Map<string, Array<number>>()\nf<A<B>>()\nuseQuery<{ a: string }>({})\n",
+    "instantiation_with_a_tuple_over_lines": "validate<[\n\tExpect<Equal<typeof requestMethods[number], "
+    "RequestHttpMethod>>,\n]>();\n",
+    "type_argument_ends_joined_at_any_depth": "f<[A<B<C>>]>()\nf<{ a: A<B<C>> }>()\nf<A<B<C<D>>>>()\n"
+    "f<A | B<C>>()\nf<keyof A<B>>()\nf<typeof a<B>>()\ntype T = Map<K, Array<Set<V>>>\nx = f<A<B>>(1) >> 2\n",
+    "trailing_comma_in_type_arguments": "f<A,>()\nf<A<B,>>()\nnew Map<string, number,>()\n",
+    "using_declarations": "using res = open()\nawait using conn = connect(),\n  tx = begin()\n"
+    "for (using x of xs) {}\nfor await (await using y of ys) {}\nusing(x)\nawait using(x)\nawait usingFoo()\n"
+    "using\nx = 1\n",
+    "mapped_type_as_on_its_own_line": "type M<T> = {\n  [K in keyof T\n    as K extends string ? K : never]: T[K]\n}\n",
+    "constructor_type_in_extends": "type C<T> = T extends new (...a: any[]) => unknown ? 1 : 0\n"
+    "type D<T> = T extends abstract new () => infer R ? R : never\n",
     "constructor_types": "type C = new (...a: any[]) => object\ntype D = abstract new () => object\n",
     "exponent": "const p = 2 ** 3 ** -x\nconst q = (-2) ** 2\n",
     "adjacent_signs": "a = b - -c + +d - --e + ++f\ng = h--- i + j+++k\nm = n-- - -p + (q++ + +r)\ns = t - /* c */-u\n",
@@ -142,6 +152,7 @@ INVALID = {
     "arrow_params_not_bindings": "const f = (1, 2) => 3\n",
     "as_on_next_line": "const y = x\nas T\n",
     "element_access_without_index": "a\n[]\n",
+    "joined_type_argument_ends_one_too_many": "f<{ a: A<B<C>>> }>()\n",
     "optional_chain_in_new": "new a?.b()\n",
 }
 
