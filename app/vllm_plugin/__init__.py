@@ -9,7 +9,8 @@ leaves vLLM as shipped:
 - the installed vLLM is a reviewed version whose patched source is unchanged (`guard`).
 
 What it changes is listed in `patches`; the knobs are in `settings` (``MAZE_MASK_THREADS``,
-``MAZE_GRAMMAR_CACHE_ENTRIES``, ``MAZE_GRAMMAR_CACHE_BYTES``, ``MAZE_GRAMMAR_PREWARM``).
+``MAZE_GRAMMAR_CACHE_ENTRIES``, ``MAZE_GRAMMAR_CACHE_BYTES``, ``MAZE_GRAMMAR_IDLE_MATCHERS``,
+``MAZE_GRAMMAR_PREWARM_MATCHERS``).
 """
 
 from __future__ import annotations
@@ -38,10 +39,12 @@ def register() -> None:
         return
     patches.install(settings)
     logger.info(
-        "maze engine plugin: on for %s; masks on %d threads, grammar cache %d entries / %d MiB, prewarm %s",
+        "maze engine plugin: on for %s; masks on %d threads, grammar cache %d grammars / %d MiB / %d idle "
+        "matchers each, %d pre-warmed per library grammar",
         verdict.reason,
         settings.mask_threads,
         settings.grammar_cache_entries,
         settings.grammar_cache_bytes // (1024 * 1024),
-        "on" if settings.grammar_prewarm else "off",
+        settings.grammar_idle_matchers,
+        settings.grammar_prewarm_matchers,
     )

@@ -11,11 +11,12 @@ What changes, and nothing else:
   advances a grammar between two fills of such a step, so every row sees the state it would have
   seen. With speculative tokens vLLM's own code runs untouched: there the fills interleave with
   accepting draft tokens.
-- `GuidanceBackend.compile_grammar`: matchers come from `CompiledGrammarCache` (a copy of a matcher
-  compiled once), built exactly as vLLM builds them.
+- `GuidanceBackend.compile_grammar`: a request gets an idle warm matcher of its grammar from
+  `CompiledGrammarCache` when one is free, else one built exactly as vLLM builds it; when vLLM drops
+  the request's grammar object, its matcher goes back to the cache.
 - `StructuredOutputManager.__init__`: when the engine is configured for the guidance backend, the
-  backend is created at once (vLLM would create it at the first constrained request) and the library
-  grammars are compiled on vLLM's compile pool while the engine waits for traffic.
+  backend is created at once (vLLM would create it at the first constrained request) and matchers of
+  the library grammars are compiled on vLLM's compile pool while the engine waits for traffic.
 - `clear_backend`: also releases the fill executor.
 """
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -65,14 +67,14 @@ def _wrap_init(
         original(self, vllm_config)
         self._maze_filler = ParallelMaskFiller(settings.mask_threads)
         self._maze_pending = None
-        if settings.grammar_prewarm:
-            _prewarm_library(self, vllm_config, backend_guidance)
+        if settings.grammar_prewarm_matchers:
+            _prewarm_library(self, vllm_config, backend_guidance, settings.grammar_prewarm_matchers)
 
     return __init__
 
 
-def _prewarm_library(manager: Any, vllm_config: Any, backend_guidance: Any) -> None:
-    """Create the guidance backend now and compile the library grammars on vLLM's compile pool."""
+def _prewarm_library(manager: Any, vllm_config: Any, backend_guidance: Any, count: int) -> None:
+    """Create the guidance backend now and compile `count` matchers per library grammar on vLLM's compile pool."""
     if vllm_config.structured_outputs_config.backend != "guidance" or vllm_config.model_config.skip_tokenizer_init:
         return
     from vllm.v1.structured_output.backend_types import StructuredOutputOptions
@@ -87,13 +89,22 @@ def _prewarm_library(manager: Any, vllm_config: Any, backend_guidance: Any) -> N
         logger.exception("maze engine plugin: could not create the guidance backend early; vLLM will at first use")
         manager.backend = None
         return
+    backend = manager.backend
     names = grammars.names()
     for name in names:
-        future = manager.executor.submit(
-            manager.backend.compile_grammar, StructuredOutputOptions.GRAMMAR, grammars.load(name)
+        serialized = backend_guidance.serialize_guidance_grammar(
+            StructuredOutputOptions.GRAMMAR,
+            grammars.load(name),
+            backend.disable_any_whitespace,
+            backend.disable_additional_properties,
         )
+        future = manager.executor.submit(backend._maze_cache.prewarm, serialized, backend._maze_build, count)
         future.add_done_callback(functools.partial(_log_prewarm_failure, name))
-    logger.info("maze engine plugin: compiling %d library grammars in the background: %s", len(names), ", ".join(names))
+    logger.info(
+        "maze engine plugin: compiling %d matchers of each library grammar in the background: %s",
+        count,
+        ", ".join(names),
+    )
 
 
 def _log_prewarm_failure(name: str, future: Any) -> None:
@@ -155,33 +166,39 @@ def _wrap_backend_post_init(original: Callable[..., None], settings: EnginePlugi
     def __post_init__(self: Any) -> None:
         original(self)
         self._maze_cache = CompiledGrammarCache(
-            max_entries=settings.grammar_cache_entries,
+            max_grammars=settings.grammar_cache_entries,
             max_bytes=settings.grammar_cache_bytes,
+            max_idle=settings.grammar_idle_matchers,
             vocab_size=self.ll_tokenizer.vocab_size,
         )
+
+        def build(text: str) -> llguidance.LLMatcher:
+            """The matcher exactly as vLLM's `compile_grammar` builds it."""
+            return llguidance.LLMatcher(
+                self.ll_tokenizer, text, log_level=int(os.environ.get("LLGUIDANCE_LOG_LEVEL", "1"))
+            )
+
+        self._maze_build = build
 
     return __post_init__
 
 
 def _cached_compile_grammar(backend_guidance: Any) -> Callable[..., Any]:
-    """`GuidanceBackend.compile_grammar` with the matcher taken from the backend's cache."""
+    """`GuidanceBackend.compile_grammar` with the matcher taken from, and later returned to, the cache."""
 
     def compile_grammar(self: Any, request_type: Any, grammar_spec: str, stop_token_ids: Any = None) -> Any:
         serialized = backend_guidance.serialize_guidance_grammar(
             request_type, grammar_spec, self.disable_any_whitespace, self.disable_additional_properties
         )
         self.serialized_grammar = serialized
-
-        def build(text: str) -> llguidance.LLMatcher:
-            return llguidance.LLMatcher(
-                self.ll_tokenizer, text, log_level=int(os.environ.get("LLGUIDANCE_LOG_LEVEL", "1"))
-            )
-
+        cache: CompiledGrammarCache = self._maze_cache
+        matcher = cache.matcher(serialized, self._maze_build)
         grammar = backend_guidance.GuidanceGrammar(
-            ll_matcher=self._maze_cache.matcher(serialized, build),
-            ll_tokenizer=self.ll_tokenizer,
-            vocab_size=self.vocab_size,
+            ll_matcher=matcher, ll_tokenizer=self.ll_tokenizer, vocab_size=self.vocab_size
         )
+        # vLLM drops the grammar object with its finished (or aborted, or failed) request; nothing
+        # else holds the matcher, so it can serve the next request of the same grammar.
+        weakref.finalize(grammar, cache.give_back, serialized, matcher)
         grammar.check_error()
         return grammar
 

@@ -37,12 +37,17 @@ class EnginePluginSettings(BaseSettings):
     """Rust threads (llguidance's executor) that fill one engine step's grammar masks in parallel."""
 
     grammar_cache_entries: int = Field(default=128, ge=0)
-    """Compiled grammars kept per engine, least recently used dropped first; 0 turns the cache off."""
+    """Grammars whose idle matchers are kept per engine, least recently used dropped first; 0 turns
+    the cache off (every request compiles its grammar, as vLLM does)."""
 
     grammar_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
-    """Upper bound on the summed size of the cached grammars' serialized text. A compiled matcher
-    costs memory roughly in proportion to its grammar, so this bounds what user grammars can pin."""
+    """Upper bound on the summed size of the kept grammars' serialized text, so user grammars cannot
+    pin unbounded memory."""
 
-    grammar_prewarm: bool = True
-    """Compile the library grammars (grammars/*.lark) when the engine starts, so no request pays for
-    their compilation."""
+    grammar_idle_matchers: int = Field(default=64, ge=0)
+    """Idle warm matchers kept per grammar for the next requests (0.2-2 MiB each for the library
+    grammars); about the number of sequences of one grammar the engine runs at once."""
+
+    grammar_prewarm_matchers: int = Field(default=8, ge=0)
+    """Matchers compiled per library grammar (grammars/*.lark) when the engine starts, so the first
+    requests find warm ones; 0 turns pre-warming off."""
