@@ -141,13 +141,6 @@ def stack(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 
 @pytest.fixture(scope="session")
-def stack_plugin_off(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """A second stack with MAZE_ENGINE_PLUGIN=0: vLLM exactly as shipped, to compare the plugin against."""
-    with serve_stack(tiny_model, tmp_path_factory.mktemp("stack-plugin-off"), {"MAZE_ENGINE_PLUGIN": "0"}) as running:
-        yield running
-
-
-@pytest.fixture(scope="session")
 def openai_client(stack: Stack):  # type: ignore[no-untyped-def]
     """The stock openai SDK pointed at the gateway."""
     import openai

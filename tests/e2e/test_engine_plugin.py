@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 import grammars
-from tests.conftest import Stack
+from tests.conftest import Stack, serve_stack
 
 MAX_TOKENS = 40
 #: <|im_end|> and <|endoftext|>: raising them makes some generations stop once the grammar allows it.
@@ -39,6 +41,14 @@ USER_GRAMMARS: dict[str, dict[str, Any]] = {
     },
     "regex": {"regex": r"(fn|def) [a-z]{1,10}\([a-z, ]{0,12}\)"},
 }
+
+
+@pytest.fixture(scope="module")
+def stack_plugin_off(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A second stack with MAZE_ENGINE_PLUGIN=0: vLLM exactly as shipped. Module-scoped, so a second
+    vLLM shares the two cores only while this module runs."""
+    with serve_stack(tiny_model, tmp_path_factory.mktemp("stack-plugin-off"), {"MAZE_ENGINE_PLUGIN": "0"}) as running:
+        yield running
 
 
 def constraints() -> dict[str, dict[str, Any]]:
