@@ -92,18 +92,20 @@ def _prewarm_library(manager: Any, vllm_config: Any, backend_guidance: Any, coun
     backend = manager.backend
     names = grammars.names()
     for name in names:
-        serialized = backend_guidance.serialize_guidance_grammar(
-            StructuredOutputOptions.GRAMMAR,
-            grammars.load(name),
-            backend.disable_any_whitespace,
-            backend.disable_additional_properties,
-        )
+        serialized = _serialize(backend_guidance, backend, StructuredOutputOptions.GRAMMAR, grammars.load(name))
         future = manager.executor.submit(backend._maze_cache.prewarm, serialized, backend._maze_build, count)
         future.add_done_callback(functools.partial(_log_prewarm_failure, name))
     logger.info(
         "maze engine plugin: compiling %d matchers of each library grammar in the background: %s",
         count,
         ", ".join(names),
+    )
+
+
+def _serialize(backend_guidance: Any, backend: Any, request_type: Any, grammar_spec: str) -> str:
+    """The grammar text vLLM compiles for a request: the cache's key, so pre-warmed and requested agree."""
+    return backend_guidance.serialize_guidance_grammar(
+        request_type, grammar_spec, backend.disable_any_whitespace, backend.disable_additional_properties
     )
 
 
@@ -187,9 +189,7 @@ def _cached_compile_grammar(backend_guidance: Any) -> Callable[..., Any]:
     """`GuidanceBackend.compile_grammar` with the matcher taken from, and later returned to, the cache."""
 
     def compile_grammar(self: Any, request_type: Any, grammar_spec: str, stop_token_ids: Any = None) -> Any:
-        serialized = backend_guidance.serialize_guidance_grammar(
-            request_type, grammar_spec, self.disable_any_whitespace, self.disable_additional_properties
-        )
+        serialized = _serialize(backend_guidance, self, request_type, grammar_spec)
         self.serialized_grammar = serialized
         cache: CompiledGrammarCache = self._maze_cache
         matcher = cache.matcher(serialized, self._maze_build)
