@@ -14,9 +14,9 @@ install:
 
 # The grammar tests measure each grammar on real files and judge random walks with each language's
 # own parser: Debian's golang-go and librust-*-dev crates, npm's typescript and TS packages (see
-# grammars/corpus.py). Installs only what is missing.
+# grammar_lab/toolchains.py). Installs only what is missing.
 corpora: install
-	$(PYTHON) -m grammars.corpus fetch
+	$(PYTHON) -m grammar_lab.corpus fetch
 
 demo: install
 	$(PYTHON) -m app demo
