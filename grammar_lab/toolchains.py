@@ -5,13 +5,15 @@ packages the registries here serve:
 
 ==========  ==========================================================================================
 go          Debian: golang-go (the standard library's sources, and gofmt) and Go libraries
-rust        Debian: librust-*-dev crates (their sources); rustfmt (the parser) from rustup
+rust        Debian: rustfmt (the parser) and librust-*-dev crates (their sources)
 typescript  npm: typescript (the parser) and packages that ship TypeScript sources; node runs them
 zig         PyPI: ziglang (a dev dependency: zig fmt and its lib/std) and wheels that ship Zig sources
 ==========  ==========================================================================================
 
 :func:`install` (``python -m grammar_lab.corpus fetch``, the ``make corpora`` step) installs only what
-is missing.
+is missing. It first works out everything it would need to do and what is missing to do it (no
+apt-get or dpkg, not root, no npm or node); if anything is, it installs nothing and raises
+:class:`CannotInstallError` with one line that names it.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import sys
 import sysconfig
 import tempfile
 import zipfile
-from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from grammar_lab.settings import settings
@@ -59,6 +61,10 @@ RUST_APT = (
     "librust-chrono-dev",
     "librust-rayon-dev",
 )
+#: The Rust parser, installed only when no rustfmt is found (rustup's counts). Debian's own ``rustfmt``
+#: is rustc 1.63's, whose parser still takes 2024-only syntax (let chains) under ``--edition 2021``;
+#: ``rustfmt-web`` is the current rustc that Debian keeps for browser builds (1.96 on bookworm).
+RUSTFMT_APT = "rustfmt-web"
 #: npm packages that ship TypeScript sources (``src/``) or declarations; typescript is also the TS parser.
 #: Each is a different project and style: type-fest is type-level code (mapped and conditional types),
 #: tRPC uses `using` declarations, MobX decorators and classes, Redux Toolkit and Immer generic APIs.
@@ -78,9 +84,11 @@ NPM_PACKAGES = {
 #: outside the Zig project itself (pydust binds CPython; licence headers, `!try`, its own idioms).
 ZIG_WHEELS = {"ziggy-pydust": "0.26.0"}
 
+LANGUAGES = ("go", "rust", "typescript", "zig")
+
 
 class CannotInstallError(RuntimeError):
-    """Something the grammar tests need is missing and cannot be installed here; the message says what."""
+    """Something the grammar tests need is missing and cannot be installed here; one line says what."""
 
 
 # ----------------------------------------------------------------------------- where things are
@@ -120,64 +128,122 @@ def unpacked_wheel(name: str, version: str) -> Path:
     return settings().pypi_dir / f"{name}-{version}"
 
 
+# ----------------------------------------------------------------------------- what is missing
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What installing the toolchains of some languages still has to do here."""
+
+    apt: tuple[str, ...] = ()
+    npm: bool = False
+    wheels: tuple[tuple[str, str], ...] = ()
+    needs_node: bool = False
+    needs_ziglang: bool = False
+
+
+def _debian_missing(packages: tuple[str, ...]) -> tuple[str, ...]:
+    """The packages dpkg does not list as installed (all of them where there is no dpkg to ask)."""
+    if shutil.which("dpkg") is None:
+        return packages
+    return tuple(p for p in packages if subprocess.run(["dpkg", "-s", p], capture_output=True).returncode != 0)
+
+
+def _npm_missing() -> bool:
+    """True unless every npm package is installed at its pinned version."""
+    for name, version in NPM_PACKAGES.items():
+        manifest = npm_modules() / name / "package.json"
+        if not manifest.is_file() or json.loads(manifest.read_text())["version"] != version:
+            return True
+    return False
+
+
+def plan(languages: list[str]) -> Plan:
+    """What is missing for ``languages`` (any of :data:`LANGUAGES`; others need nothing)."""
+    apt: tuple[str, ...] = ()
+    if "go" in languages:
+        apt += GO_APT
+    if "rust" in languages:
+        apt += RUST_APT + (() if rustfmt() else (RUSTFMT_APT,))
+    return Plan(
+        apt=_debian_missing(apt) if apt else (),
+        npm="typescript" in languages and _npm_missing(),
+        wheels=tuple(
+            (name, version) for name, version in ZIG_WHEELS.items() if not unpacked_wheel(name, version).is_dir()
+        )
+        if "zig" in languages
+        else (),
+        needs_node="typescript" in languages and shutil.which("node") is None,
+        needs_ziglang="zig" in languages and ziglang_dir() is None,
+    )
+
+
+def blockers(todo: Plan) -> list[str]:
+    """What keeps ``todo`` from being done here, each as a short clause (empty when nothing does)."""
+    found: list[str] = []
+    apt = " ".join(todo.apt)
+    if todo.apt and (shutil.which("apt-get") is None or shutil.which("dpkg") is None):
+        found.append(f"no apt-get/dpkg here (not Debian/Ubuntu?) to install {apt}")
+    elif todo.apt and os.geteuid() != 0:
+        found.append(f"not root, so cannot run: apt-get install -y {apt}")
+    if todo.npm and shutil.which("npm") is None:
+        found.append("npm not found, so cannot install the TypeScript corpus (apt-get install npm)")
+    elif todo.needs_node:
+        found.append("node not found, which runs the TypeScript parser (apt-get install nodejs)")
+    if todo.needs_ziglang:
+        found.append("the ziglang package is not installed (pip install -e '.[dev]')")
+    return found
+
+
+def check_can_install(todo: Plan) -> None:
+    """Raise :class:`CannotInstallError` naming every blocker, in one line, before anything is installed."""
+    found = blockers(todo)
+    if found:
+        raise CannotInstallError(
+            "cannot install what the grammar tests need: "
+            + "; ".join(found)
+            + ". Run as root on Debian/Ubuntu, or install them by hand (README: Tests)."
+        )
+
+
 # ----------------------------------------------------------------------------- installing
 
 
 def _apt_install(packages: tuple[str, ...]) -> None:
-    missing = [p for p in packages if subprocess.run(["dpkg", "-s", p], capture_output=True).returncode != 0]
-    if not missing:
-        return
-    if os.geteuid() != 0:
-        raise CannotInstallError(f"run as root: apt-get install -y {' '.join(missing)}")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages], check=True, env=env)
 
 
 def _npm_install() -> None:
-    have = all((npm_modules() / name / "package.json").is_file() for name in NPM_PACKAGES)
-    if have and all(
-        json.loads((npm_modules() / name / "package.json").read_text())["version"] == version
-        for name, version in NPM_PACKAGES.items()
-    ):
-        return
-    npm = shutil.which("npm")
-    if npm is None:
-        raise CannotInstallError("npm is not installed (apt-get install npm, or install Node.js)")
     npm_dir = settings().npm_dir
     npm_dir.mkdir(parents=True, exist_ok=True)
     if not (npm_dir / "package.json").is_file():
         (npm_dir / "package.json").write_text('{"name": "maze-corpus", "private": true}\n')
     wanted = [f"{name}@{version}" for name, version in NPM_PACKAGES.items()]
     subprocess.run(
-        [npm, "install", "--no-audit", "--no-fund", "--ignore-scripts", "--save-exact", *wanted],
+        ["npm", "install", "--no-audit", "--no-fund", "--ignore-scripts", "--save-exact", *wanted],
         cwd=npm_dir,
         check=True,
     )
 
 
-def _unpack_wheels(wheels: dict[str, str]) -> None:
-    """``pip download`` each wheel (no dependencies) and unzip it where :func:`unpacked_wheel` says."""
-    for name, version in wheels.items():
-        target = unpacked_wheel(name, version)
-        if target.is_dir():
-            continue
-        with tempfile.TemporaryDirectory() as tmp:
-            pip = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:"]
-            subprocess.run([*pip, "--dest", tmp, f"{name}=={version}"], check=True)
-            with zipfile.ZipFile(next(Path(tmp).glob("*.whl"))) as wheel:
-                wheel.extractall(target)
-
-
-FETCHERS: dict[str, Callable[[], None]] = {
-    "go": lambda: _apt_install(GO_APT),
-    "rust": lambda: _apt_install(RUST_APT),
-    "typescript": _npm_install,
-    "zig": lambda: _unpack_wheels(ZIG_WHEELS),
-}
+def _unpack_wheel(name: str, version: str) -> None:
+    """``pip download`` the wheel (no dependencies) and unzip it where :func:`unpacked_wheel` says."""
+    with tempfile.TemporaryDirectory() as tmp:
+        pip = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:"]
+        subprocess.run([*pip, "--dest", tmp, f"{name}=={version}"], check=True)
+        with zipfile.ZipFile(next(Path(tmp).glob("*.whl"))) as wheel:
+            wheel.extractall(unpacked_wheel(name, version))
 
 
 def install(languages: list[str]) -> None:
-    """Install the packages the corpora (and, for Go and TypeScript, the parsers) of ``languages`` come from."""
-    for language in languages:
-        FETCHERS.get(language, lambda: None)()
+    """Install what ``languages`` still miss, or raise :class:`CannotInstallError` having installed nothing."""
+    todo = plan(languages)
+    check_can_install(todo)
+    if todo.apt:
+        _apt_install(todo.apt)
+    if todo.npm:
+        _npm_install()
+    for name, version in todo.wheels:
+        _unpack_wheel(name, version)
