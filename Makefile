@@ -1,7 +1,8 @@
 # Two commands for a fresh machine (see README):
 #   make demo   install, then run the whole chain offline (CPU vLLM + tiny model) and show one
 #               grammar-constrained completion per library grammar through the openai SDK
-#   make test   install, then lint and run the whole test suite (real vLLM included)
+#   make test   install, fetch the grammar corpora and parsers, then lint and run the whole test
+#               suite (real vLLM included); needs Debian/Ubuntu with root and npm (README: Tests)
 PYTHON ?= python
 PIP ?= $(PYTHON) -m pip
 
@@ -13,10 +14,11 @@ install:
 	$(PIP) uninstall --quiet --yes torchvision torchaudio torchcodec triton 2>/dev/null || true
 
 # The grammar tests measure each grammar on real files and judge random walks with each language's
-# own parser: Debian's golang-go and librust-*-dev crates, npm's typescript and TS packages (see
-# grammars/corpus.py). Installs only what is missing.
+# own parser: Debian's golang-go, rustfmt-web and librust-*-dev crates (root), npm's typescript and TS
+# packages (see grammar_lab/toolchains.py). Installs only what is missing; when it cannot (no
+# apt-get, not root, no npm) it says what is missing in one line and stops.
 corpora: install
-	$(PYTHON) -m grammars.corpus fetch
+	$(PYTHON) -m grammar_lab.corpus fetch
 
 demo: install
 	$(PYTHON) -m app demo

@@ -116,7 +116,7 @@ def check_output(grammar_text: str, text: str, finish_reason: str | None) -> tup
     A completion that stopped by itself must be a whole sentence of the grammar. One cut off by
     max_tokens ("length") only has to be a valid prefix: every byte accepted, just not finished.
     """
-    from grammars.check import check_text  # llguidance; only needed once outputs exist
+    from grammars.validation import check_text  # llguidance; only needed once outputs exist
 
     verdict = check_text(grammar_text, text)
     if verdict.accepted:

@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _engine_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("engine part")
-    group.add_argument("--files", type=Path, help="replay token streams exported here, not grammars.corpus")
+    group.add_argument("--files", type=Path, help="replay token streams exported here, not grammar_lab.corpus")
     group.add_argument("--export-files", type=Path, metavar="DIR", help="write the token streams into DIR and stop")
     group.add_argument("--tokenizer", type=Path, metavar="DIR", help="the Qwen tokenizer (default: app/tokenizer)")
     group.add_argument("--budget-s", type=float, help="wall budget of the sweep (default 240)")

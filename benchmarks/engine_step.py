@@ -6,7 +6,7 @@ its row of one bitmask tensor (``StructuredOutputManager.grammar_bitmask``). Asy
 both while the GPU computes the forward pass, so a step costs about max(forward, consume + fill).
 
 This part replays that loop on the CPU alone. Each of B sequences replays a different real file of
-the grammar's language (``grammars.corpus``, tokenized with the Qwen tokenizer, as if the model wrote
+the grammar's language (``grammar_lab.corpus``, tokenized with the Qwen tokenizer, as if the model wrote
 it) for ``steps`` steps. Per step: serial ``consume_token`` for all B, then the B masks: with one
 thread, serial ``fill_next_token_bitmask`` per row (vLLM as shipped); with more, the plugin's own
 ``ParallelMaskFiller``. Matchers are fresh ``LLMatcher`` builds per sequence (cache off: vLLM's
@@ -21,7 +21,7 @@ profile's bandwidth-bound decode step (``app.fit``) and against the step times m
 the first mask it then pays. A guard compares the first steps of every threaded cell with a serial
 fill of the same matchers and fails on any differing bit.
 
-The corpora exist only where ``python -m grammars.corpus fetch`` ran: ``--export-files DIR`` writes
+The corpora exist only where ``python -m grammar_lab.corpus fetch`` ran: ``--export-files DIR`` writes
 the token streams a run needs (small JSON, one per language) and ``--files DIR`` replays them
 elsewhere. ``--budget-s`` bounds the sweep: each cell gets a share of what is left, in proportion to
 B, and the serial cell stops after ``min_steps`` once over it (marked "cut"); the threaded cells of
@@ -149,8 +149,8 @@ def step_targets() -> list[StepTarget]:
 
 
 def corpus_streams(language: str, tokenizer: llguidance.LLTokenizer, config: Config) -> list[Stream]:
-    """Real files of ``language`` from ``grammars.corpus``, tokenized and cut to what a run replays."""
-    from grammars import corpus
+    """Real files of ``language`` from ``grammar_lab.corpus``, tokenized and cut to what a run replays."""
+    from grammar_lab import corpus
 
     streams = []
     for path in corpus.files(language, config.files_per_language):
@@ -568,7 +568,7 @@ def resolve_streams(
     for language in languages:
         if files is None:
             streams[language] = corpus_streams(language, tokenizer, config)
-            source = "grammars.corpus"
+            source = "grammar_lab.corpus"
         else:
             streams[language] = load_streams(files, language, tokenizer, config.steps)
             source = f"exported files ({files.name})"
@@ -589,7 +589,7 @@ def run(
     note: str = "",
 ) -> dict[str, Any]:
     """The sweep, written to ``engine-<tag>.md/json``; ``note`` says what else ran on the machine."""
-    from grammars.check import DEFAULT_TOKENIZER_DIR, qwen_tokenizer
+    from grammars.tokenizers import DEFAULT_TOKENIZER_DIR, qwen_tokenizer
 
     info = machine(note)
     started = time.perf_counter()
@@ -625,7 +625,7 @@ def run(
 
 def export(directory: Path, config: Config, tokenizer_dir: Path | None = None) -> int:
     """``--export-files``: the streams of every library grammar's language, for a run elsewhere."""
-    from grammars.check import DEFAULT_TOKENIZER_DIR, qwen_tokenizer
+    from grammars.tokenizers import DEFAULT_TOKENIZER_DIR, qwen_tokenizer
 
     tokenizer = qwen_tokenizer(tokenizer_dir or DEFAULT_TOKENIZER_DIR)
     names = config.grammars or grammars.names()

@@ -5,7 +5,7 @@ Per grammar in ``grammars.names()`` (whatever exists at run time):
 * **compile**: Lark text to llguidance's grammar (``grammar_from``) plus ``validate_grammar``, and
   building an ``LLMatcher`` on the Qwen tokenizer, which is what vLLM's guidance backend does per
   request; and the first mask, which builds the lexer's initial states.
-* **mask time per token** along real files (``grammars.corpus``): each file is replayed as if the model
+* **mask time per token** along real files (``grammar_lab.corpus``): each file is replayed as if the model
   wrote it, computing the full-vocabulary token mask before every token, as vLLM does each step.
   p50 / p99 / max over all tokens of all files, and how many files replayed cleanly (every token
   allowed by its mask; long files are cut at ``max_tokens_per_file``, and a slow grammar stops after
@@ -61,10 +61,10 @@ QUICK = Config(
 def corpus_files(language: str, limit: int) -> tuple[list[tuple[str, str]], str]:
     """Up to ``limit`` (name, text) pairs of real files for ``language``, and where they came from."""
     try:
-        from grammars import corpus
+        from grammar_lab import corpus
 
         paths = corpus.files(language, limit)
-        return [(str(p), p.read_text(encoding="utf-8")) for p in paths], "grammars.corpus"
+        return [(str(p), p.read_text(encoding="utf-8")) for p in paths], "grammar_lab.corpus"
     except ImportError:
         pass
     except Exception as exc:  # a corpus that is not installed here: fall back or report none
@@ -258,7 +258,7 @@ def markdown(data: dict[str, Any]) -> str:
 
 
 def run(config: Config = Config(), out_dir: Path | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
-    from grammars.check import qwen_tokenizer
+    from grammars.tokenizers import qwen_tokenizer
 
     info = machine()
     started = time.perf_counter()

@@ -44,7 +44,7 @@ def resolve_config(args: argparse.Namespace, hint: str = "") -> ClientConfig:
 
 def load_grammar_file(path: str) -> str:
     """A Lark grammar file, compiled locally with llguidance so a broken one never reaches the server."""
-    from grammars.check import validate  # llguidance: only for the commands that need it
+    from grammars.validation import validate  # llguidance: only for the commands that need it
 
     text = read_input(path, "grammar")
     error = validate(text)
@@ -144,7 +144,7 @@ def _server_grammars(args: argparse.Namespace) -> list[dict[str, Any]]:
 def cmd_check(args: argparse.Namespace) -> int:
     """Exit 0 when the whole file is a sentence of the grammar, 1 (with where it fails) when not."""
     import grammars
-    from grammars.check import GrammarCompileError, check_text
+    from grammars.validation import GrammarCompileError, check_text
 
     text = read_input(args.file, "file")
     if args.language is not None:

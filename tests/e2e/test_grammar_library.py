@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 import grammars
-from grammars import parsers
+from grammar_lab import parsers
 from tests.conftest import Stack
 from tests.e2e.grammar_match import assert_obeys
 

@@ -14,15 +14,10 @@ import shutil
 import pytest
 
 import grammars
-from grammars import corpus, parsers, walk
-from grammars.check import (
-    DEFAULT_TOKENIZER_DIR,
-    blank_line_tokens_after,
-    check_text,
-    get_tokenizer,
-    replay_with_masks,
-    validate,
-)
+from grammar_lab import corpus, parsers, walk
+from grammar_lab.masks import blank_line_tokens_after, replay_with_masks
+from grammars.tokenizers import DEFAULT_TOKENIZER_DIR, get_tokenizer
+from grammars.validation import check_text, validate
 
 GO = grammars.load("go")
 
@@ -253,7 +248,7 @@ def test_corpus_accept_rate() -> None:
     """Real Go files (stdlib of Debian's golang-go, already gofmt-valid), byte tokenizer."""
     files = corpus.files("go", limit=CORPUS_LIMIT)
     if len(files) < CORPUS_LIMIT:
-        pytest.skip("Go corpus not installed (python -m grammars.corpus fetch go)")
+        pytest.skip("Go corpus not installed (python -m grammar_lab.corpus fetch go)")
     rejected = [str(path) for path in files if not check_text(GO, path.read_text(encoding="utf-8")).accepted]
     rate = 1 - len(rejected) / len(files)
     assert rate >= GOAL, f"accepted {rate:.1%}; rejected: {rejected}"

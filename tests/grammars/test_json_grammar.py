@@ -8,7 +8,8 @@ from __future__ import annotations
 import pytest
 
 import grammars
-from grammars.check import check_text, is_strict_json
+from grammar_lab.check import is_strict_json
+from grammars.validation import check_text
 
 JSON = grammars.load("json")
 

@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import grammars
-from grammars.check import check_text, is_strict_json
+from grammar_lab.check import is_strict_json
+from grammars.validation import check_text
 
 JSON = grammars.load("json")
 

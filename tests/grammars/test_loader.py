@@ -11,7 +11,7 @@ import pytest
 
 import grammars
 from grammars import GrammarInfo, UnknownGrammarError
-from grammars.check import validate
+from grammars.validation import validate
 
 GRAMMAR_DIR = Path(grammars.__file__).resolve().parent
 

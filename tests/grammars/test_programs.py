@@ -11,8 +11,10 @@ from __future__ import annotations
 import pytest
 
 import grammars
-from grammars import parsers
-from grammars.check import DEFAULT_TOKENIZER_DIR, allowed_next, check_text, get_tokenizer
+from grammar_lab import parsers
+from grammar_lab.masks import allowed_next
+from grammars.tokenizers import DEFAULT_TOKENIZER_DIR, get_tokenizer
+from grammars.validation import check_text
 
 needs_qwen = pytest.mark.skipif(not (DEFAULT_TOKENIZER_DIR / "vocab.json").is_file(), reason="no Qwen tokenizer copy")
 

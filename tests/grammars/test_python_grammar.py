@@ -14,17 +14,11 @@ from pathlib import Path
 import pytest
 
 import grammars
-from grammars.check import (
-    DEFAULT_TOKENIZER_DIR,
-    allowed_next,
-    blank_line_tokens_after,
-    check_text,
-    get_tokenizer,
-    replay_with_masks,
-    tokens_past_the_end,
-    uses_four_space_indentation,
-)
-from grammars.gen_python import MAX_DEPTH
+from grammar_lab.check import uses_four_space_indentation
+from grammar_lab.gen_python import MAX_DEPTH
+from grammar_lab.masks import allowed_next, blank_line_tokens_after, replay_with_masks, tokens_past_the_end
+from grammars.tokenizers import DEFAULT_TOKENIZER_DIR, get_tokenizer
+from grammars.validation import check_text
 
 PYTHON = grammars.load("python")
 

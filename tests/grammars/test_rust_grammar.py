@@ -8,31 +8,20 @@ rustfmt too, so the snippets cannot drift from the language.
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
 
 import grammars
-from grammars import corpus, parsers, walk
-from grammars.check import (
-    DEFAULT_TOKENIZER_DIR,
-    allowed_next,
-    check_text,
-    get_tokenizer,
-    replay_with_masks,
-    tokens_past_the_end,
-    validate,
-)
+from grammar_lab import corpus, parsers, toolchains, walk
+from grammar_lab.masks import allowed_next, replay_with_masks, tokens_past_the_end
+from grammars.tokenizers import DEFAULT_TOKENIZER_DIR, get_tokenizer
+from grammars.validation import check_text, validate
 
 RUST = grammars.load("rust")
 
 
-def _has_rustfmt() -> bool:
-    return shutil.which("rustfmt") is not None or (Path.home() / ".cargo" / "bin" / "rustfmt").is_file()
-
-
-needs_rustfmt = pytest.mark.skipif(not _has_rustfmt(), reason="rustfmt not installed (rustup component add rustfmt)")
+needs_rustfmt = pytest.mark.skipif(
+    toolchains.rustfmt() is None, reason="rustfmt not installed (python -m grammar_lab.corpus fetch rust)"
+)
 needs_qwen = pytest.mark.skipif(not (DEFAULT_TOKENIZER_DIR / "vocab.json").is_file(), reason="no Qwen tokenizer copy")
 
 
@@ -216,7 +205,7 @@ def test_corpus_accept_rate() -> None:
     """Real Rust files (Debian librust-*-dev crate sources, already rustfmt-valid), byte tokenizer."""
     files = corpus.files("rust", limit=CORPUS_LIMIT)
     if len(files) < CORPUS_LIMIT:
-        pytest.skip("Rust corpus not installed (python -m grammars.corpus fetch rust)")
+        pytest.skip("Rust corpus not installed (python -m grammar_lab.corpus fetch rust)")
     rejected = [str(path) for path in files if not check_text(RUST, path.read_text(encoding="utf-8")).accepted]
     rate = 1 - len(rejected) / len(files)
     assert rate >= GOAL, f"accepted {rate:.1%}; rejected: {rejected}"
@@ -229,7 +218,7 @@ def test_random_walks_are_valid_rust() -> None:
 
     A walk finishes only after a whole item (an empty file is not a program, issue 15), and random
     tokens rarely close one: with a bias towards short tokens 5 of 80 walks of 250 tokens finish,
-    each a real item. ``python -m grammars.sound --language rust -n 300`` is the full measurement.
+    each a real item. ``python -m grammar_lab.sound --language rust -n 300`` is the full measurement.
     """
     texts = walk.sample(
         RUST, 20, seed=7, tokenizer=get_tokenizer(DEFAULT_TOKENIZER_DIR), max_tokens=250, short_bias=0.9

@@ -11,16 +11,10 @@ from __future__ import annotations
 import pytest
 
 import grammars
-from grammars import corpus, parsers, walk
-from grammars.check import (
-    DEFAULT_TOKENIZER_DIR,
-    blank_line_tokens_after,
-    check_text,
-    dead_ends_after,
-    get_tokenizer,
-    replay_with_masks,
-    validate,
-)
+from grammar_lab import corpus, parsers, walk
+from grammar_lab.masks import blank_line_tokens_after, dead_ends_after, replay_with_masks
+from grammars.tokenizers import DEFAULT_TOKENIZER_DIR, get_tokenizer
+from grammars.validation import check_text, validate
 
 TS = grammars.load("typescript")
 
@@ -35,7 +29,7 @@ def _has_typescript() -> bool:
     return True
 
 
-needs_tsc = pytest.mark.skipif(not _has_typescript(), reason="npm typescript not installed (grammars.corpus fetch)")
+needs_tsc = pytest.mark.skipif(not _has_typescript(), reason="npm typescript not installed (make corpora)")
 
 VALID = {
     "comments_around_code": "// line\n/* block\n   over lines */\n/** JSDoc */\nexport {}\n// end\n",
@@ -215,7 +209,7 @@ def test_corpus_accept_rate() -> None:
     """Real .ts files from npm packages (already valid for the TypeScript parser), byte tokenizer."""
     files = corpus.files("typescript", limit=CORPUS_LIMIT)
     if len(files) < CORPUS_LIMIT:
-        pytest.skip("TypeScript corpus not installed (python -m grammars.corpus fetch typescript)")
+        pytest.skip("TypeScript corpus not installed (python -m grammar_lab.corpus fetch typescript)")
     rejected = [str(path) for path in files if not check_text(TS, path.read_text(encoding="utf-8")).accepted]
     rate = 1 - len(rejected) / len(files)
     assert rate >= GOAL, f"accepted {rate:.1%}; rejected: {rejected}"

@@ -19,20 +19,14 @@ from pathlib import Path
 import pytest
 
 import grammars
-from grammars import corpus, parsers, walk
-from grammars.check import (
-    DEFAULT_TOKENIZER_DIR,
-    allowed_next,
-    check_text,
-    get_tokenizer,
-    replay_with_masks,
-    tokens_past_the_end,
-    validate,
-)
+from grammar_lab import corpus, parsers, toolchains, walk
+from grammar_lab.masks import allowed_next, replay_with_masks, tokens_past_the_end
+from grammars.tokenizers import DEFAULT_TOKENIZER_DIR, get_tokenizer
+from grammars.validation import check_text, validate
 
 ZIG = grammars.load("zig")
 
-needs_zig = pytest.mark.skipif(corpus.ziglang_dir() is None, reason="zig not installed (pip install ziglang)")
+needs_zig = pytest.mark.skipif(toolchains.ziglang_dir() is None, reason="zig not installed (pip install ziglang)")
 needs_qwen = pytest.mark.skipif(not (DEFAULT_TOKENIZER_DIR / "vocab.json").is_file(), reason="no Qwen tokenizer copy")
 
 VALID = {
@@ -155,7 +149,7 @@ NOT_FORMATTED = {
 def _zig_verdicts(texts: list[str]) -> list[str | None]:
     """`zig ast-check`: the parser plus AstGen, which also refuses number forms like `0XFF` or `007`
     and unknown builtins. The grammar rejects those too, so the compiler's front end judges them."""
-    root = corpus.ziglang_dir()
+    root = toolchains.ziglang_dir()
     assert root is not None
     verdicts: list[str | None] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -168,7 +162,7 @@ def _zig_verdicts(texts: list[str]) -> list[str | None]:
 
 
 def _zig_fmt(texts: list[str]) -> list[str | None]:
-    """The parser alone (`zig fmt --stdin`, the soundness judge of grammars.parsers)."""
+    """The parser alone (`zig fmt --stdin`, the soundness judge of grammar_lab.parsers)."""
     return parsers.check("zig", texts)
 
 

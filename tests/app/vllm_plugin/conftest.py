@@ -8,6 +8,6 @@ import pytest
 
 @pytest.fixture(scope="session")
 def ll_tokenizer() -> llguidance.LLTokenizer:
-    from grammars.check import qwen_tokenizer
+    from grammars.tokenizers import qwen_tokenizer
 
     return qwen_tokenizer()

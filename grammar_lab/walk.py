@@ -1,10 +1,10 @@
 """Random walks through a grammar: texts a model *could* be forced to write, for soundness checks.
 
-Corpus checks (:mod:`grammars.check`) show a grammar lets real code through; they cannot show it
+Corpus checks (:mod:`grammar_lab.check`) show a grammar lets real code through; they cannot show it
 keeps bad code out. A random walk asks the other question: at every step take a random token from
 the llguidance mask (what vLLM would allow a model to sample), and once the grammar accepts, stop
 with high probability. Every finished walk is a text the grammar accepts, so it must be a program
-the language's real parser accepts (:mod:`grammars.parsers`); one that is not is a grammar bug.
+the language's real parser accepts (:mod:`grammar_lab.parsers`); one that is not is a grammar bug.
 
 Uniformly random tokens mostly extend whatever lexeme is open (an identifier, a string), so walks
 also prefer single-byte tokens half of the time: those close brackets, strings and statements and
@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 import llguidance
 import numpy as np
 
-from grammars import check
+from grammar_lab.masks import dead_ends_in, operator_like
+from grammars.tokenizers import get_tokenizer
+from grammars.validation import compiled
 
 __all__ = ["DeadEnd", "WalkReport", "dead_end_sweep", "sample", "walk"]
 
@@ -115,8 +117,8 @@ def walk(
     ``min_tokens`` keeps a walk from stopping before it has that many tokens: for grammars that
     accept a one-line file, most unconstrained walks would otherwise end right there.
     """
-    tok = tokenizer if tokenizer is not None else check.get_tokenizer()
-    matcher = llguidance.LLMatcher(tok, check.compiled(grammar_text), log_level=0)
+    tok = tokenizer if tokenizer is not None else get_tokenizer()
+    matcher = llguidance.LLMatcher(tok, compiled(grammar_text), log_level=0)
     rng = random.Random(seed)
     report = WalkReport()
     attempts = max_attempts if max_attempts is not None else 4 * count
@@ -124,7 +126,7 @@ def walk(
         if len(report.texts) >= count:
             break
         if index and index % 50 == 0:  # lexer states accumulate in a matcher; start clean now and then
-            matcher = llguidance.LLMatcher(tok, check.compiled(grammar_text), log_level=0)
+            matcher = llguidance.LLMatcher(tok, compiled(grammar_text), log_level=0)
         text, used, stuck = _one_walk(matcher, tok, rng, max_tokens, stop_probability, short_bias, min_tokens)
         report.tokens += used
         if text is not None:
@@ -151,7 +153,7 @@ def sample(
 
 @dataclass(frozen=True)
 class DeadEnd:
-    """A token the mask allows after ``prefix`` that nothing can follow (see check.dead_ends_after)."""
+    """A token the mask allows after ``prefix`` that nothing can follow (see :mod:`grammar_lab.masks`)."""
 
     prefix: str
     token: bytes
@@ -163,7 +165,7 @@ def dead_end_sweep(
     *,
     seed: int = 0,
     tokenizer: llguidance.LLTokenizer | None = None,
-    keep: Callable[[bytes], bool] = check.operator_like,
+    keep: Callable[[bytes], bool] = operator_like,
     max_prefix: int = 200,
     short_bias: float = 0.5,
 ) -> list[DeadEnd]:
@@ -174,13 +176,13 @@ def dead_end_sweep(
     at each place found it within 6 places. Each place is the end of a fresh walk of 1 to
     ``max_prefix`` tokens.
     """
-    tok = tokenizer if tokenizer is not None else check.get_tokenizer()
-    matcher = llguidance.LLMatcher(tok, check.compiled(grammar_text), log_level=0)
+    tok = tokenizer if tokenizer is not None else get_tokenizer()
+    matcher = llguidance.LLMatcher(tok, compiled(grammar_text), log_level=0)
     rng = random.Random(seed)
     found: list[DeadEnd] = []
     for index in range(positions):
         if index and index % 50 == 0:  # lexer states accumulate in a matcher; start clean now and then
-            matcher = llguidance.LLMatcher(tok, check.compiled(grammar_text), log_level=0)
+            matcher = llguidance.LLMatcher(tok, compiled(grammar_text), log_level=0)
         matcher.reset()
         tokens: list[int] = []
         for _ in range(rng.randint(1, max_prefix)):
@@ -194,7 +196,7 @@ def dead_end_sweep(
                 break
             tokens.append(token)
         else:
-            found += [DeadEnd(_text(tok, tokens), token) for token in check.dead_ends_in(matcher, tok, keep)]
+            found += [DeadEnd(_text(tok, tokens), token) for token in dead_ends_in(matcher, tok, keep)]
     return found
 
 

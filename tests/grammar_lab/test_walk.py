@@ -1,4 +1,4 @@
-"""grammars.walk and grammars.sound: random walks stay inside the grammar and are judged by parsers."""
+"""grammar_lab.walk and grammar_lab.sound: random walks stay inside the grammar and are judged by parsers."""
 
 from __future__ import annotations
 
@@ -8,34 +8,37 @@ import re
 import pytest
 
 import grammars
-from grammars import check, sound, walk
+from grammar_lab import sound, walk
+from grammar_lab.masks import operator_like
+from grammars.tokenizers import byte_tokenizer
+from grammars.validation import accepts
 
 ARITH = 'start: expr\nexpr: NUM | "(" expr OP expr ")"\nOP: /[-+*]/\nNUM: /[0-9]{1,3}/\n'
 ARITH_RE = re.compile(r"^(?:[0-9]{1,3}|\(.*\))$")
 
 
 def test_walks_finish_and_every_text_is_accepted_by_the_grammar() -> None:
-    report = walk.walk(ARITH, 40, seed=1, tokenizer=check.byte_tokenizer())
+    report = walk.walk(ARITH, 40, seed=1, tokenizer=byte_tokenizer())
     assert len(report.texts) == 40
     for text in report.texts:
-        assert check.accepts(ARITH, text) and ARITH_RE.match(text), text
+        assert accepts(ARITH, text) and ARITH_RE.match(text), text
     assert len(set(report.texts)) > 10  # random, not one text forty times
 
 
 def test_min_tokens_keeps_walks_going_past_the_first_accepting_state() -> None:
-    texts = walk.sample('start: "a"+\n', 20, seed=2, tokenizer=check.byte_tokenizer(), min_tokens=5)
+    texts = walk.sample('start: "a"+\n', 20, seed=2, tokenizer=byte_tokenizer(), min_tokens=5)
     assert len(texts) == 20 and all(len(text) >= 5 for text in texts)
-    assert min(len(t) for t in walk.sample('start: "a"+\n', 20, seed=2, tokenizer=check.byte_tokenizer())) < 5
+    assert min(len(t) for t in walk.sample('start: "a"+\n', 20, seed=2, tokenizer=byte_tokenizer())) < 5
 
 
 def test_walks_are_reproducible_from_the_seed() -> None:
-    first = walk.sample(ARITH, 10, seed=7, tokenizer=check.byte_tokenizer())
-    assert first == walk.sample(ARITH, 10, seed=7, tokenizer=check.byte_tokenizer())
-    assert first != walk.sample(ARITH, 10, seed=8, tokenizer=check.byte_tokenizer())
+    first = walk.sample(ARITH, 10, seed=7, tokenizer=byte_tokenizer())
+    assert first == walk.sample(ARITH, 10, seed=7, tokenizer=byte_tokenizer())
+    assert first != walk.sample(ARITH, 10, seed=8, tokenizer=byte_tokenizer())
 
 
 def test_walks_that_cannot_finish_in_budget_are_counted_not_returned() -> None:
-    report = walk.walk('start: "a"* "b"\n', 5, seed=0, tokenizer=check.byte_tokenizer(), max_tokens=3, short_bias=0)
+    report = walk.walk('start: "a"* "b"\n', 5, seed=0, tokenizer=byte_tokenizer(), max_tokens=3, short_bias=0)
     assert report.unfinished + len(report.texts) == report.attempts
     assert all(text.endswith("b") and len(text) <= 3 for text in report.texts)
 
@@ -65,13 +68,13 @@ DEAD_END = 'start: "a" (B NEVER)? "!"\nB: "b"\nNEVER: /x/ & /y/\n'
 
 
 def test_dead_end_sweep_finds_a_token_that_nothing_can_follow() -> None:
-    found = walk.dead_end_sweep(DEAD_END, 5, tokenizer=check.byte_tokenizer(), keep=lambda _token: True)
+    found = walk.dead_end_sweep(DEAD_END, 5, tokenizer=byte_tokenizer(), keep=lambda _token: True)
     assert found and {(dead.prefix, dead.token) for dead in found} == {("a", b"b")}
-    assert walk.dead_end_sweep('start: "a" "b"? "!"\n', 5, tokenizer=check.byte_tokenizer(), keep=bool) == []
+    assert walk.dead_end_sweep('start: "a" "b"? "!"\n', 5, tokenizer=byte_tokenizer(), keep=bool) == []
 
 
 def test_operator_like_tokens_are_short_ascii_punctuation() -> None:
-    assert [check.operator_like(t) for t in [b"--", b" ++", b");\n", b"x", b"a+", b"\xe2\x80\x94", b"", b"====="]] == [
+    assert [operator_like(t) for t in [b"--", b" ++", b");\n", b"x", b"a+", b"\xe2\x80\x94", b"", b"====="]] == [
         True,
         True,
         True,

@@ -1,10 +1,10 @@
-"""grammars.parsers: each language's real parser accepts a valid file and explains a broken one."""
+"""grammar_lab.parsers: each language's real parser accepts a valid file and explains a broken one."""
 
 from __future__ import annotations
 
 import pytest
 
-from grammars import parsers
+from grammar_lab import parsers
 
 CASES = {
     "python": ("def f(x):\n    return x\n", "def f(:\n", "SyntaxError"),

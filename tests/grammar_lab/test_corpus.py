@@ -1,4 +1,4 @@
-"""grammars.corpus: real files per project, parser-filtered, interleaved, and the listing CLI."""
+"""grammar_lab.corpus: real files per project, parser-filtered, interleaved, and the listing CLI."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from grammars import corpus
+from grammar_lab import corpus
+from grammar_lab.settings import LabSettings
 
 
 def test_python_corpus_spans_several_projects_and_every_file_is_valid() -> None:
@@ -46,7 +47,7 @@ def test_files_the_parser_or_a_convention_rejects_are_left_out(
     bad.write_text(bad_text, encoding="utf-8")
     source = corpus.Source(language, lambda: {"a": [good.parent], "b": [bad.parent]}, (suffix,), "n/a")
     monkeypatch.setitem(corpus.SOURCES, language, source)
-    monkeypatch.setattr(corpus, "CACHE_DIR", tmp_path / "cache")
+    monkeypatch.setattr(corpus, "settings", lambda: LabSettings(corpus_dir=tmp_path / "cache"))
     assert corpus.files(language) == [good]
     assert (tmp_path / "cache" / "verdicts" / f"{language}.json").is_file()
 
@@ -65,7 +66,7 @@ def test_cli_lists_projects_and_refuses_unknown_languages(
         (tmp_path / name / "data.json").write_text("[" + ", ".join(["1"] * 600) + "]", encoding="utf-8")
     projects = {name: [tmp_path / name] for name in ("one", "two")}
     monkeypatch.setitem(corpus.SOURCES, "json", corpus.Source("json", lambda: projects, (".json",), "n/a"))
-    monkeypatch.setattr(corpus, "CACHE_DIR", tmp_path / "cache")
+    monkeypatch.setattr(corpus, "settings", lambda: LabSettings(corpus_dir=tmp_path / "cache"))
     assert corpus.main(["json"]) == 0
     assert capsys.readouterr().out == "json: 2 files from 2 projects\n  one: 1\n  two: 1\n"
     assert corpus.main(["cobol"]) == 2

@@ -1,4 +1,4 @@
-"""Generate ``grammars/python.lark`` (run ``python -m grammars.gen_python``; ``--check`` only compares).
+"""Generate ``grammars/python.lark`` (run ``python -m grammar_lab.gen_python``; ``--check`` only compares).
 
 Why a generator: llguidance's Lark dialect has no INDENT/DEDENT lexer, no ``%declare`` and no
 templates, and its lexer is greedy, so what a Python grammar needs is spelled out rule by rule:
@@ -44,11 +44,14 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+import grammars
+
 #: Deepest block level the grammar accepts (level 0 = module level; 10 levels = 40 spaces).
 MAX_DEPTH = 10
 INDENT = "    "
 
-OUTPUT = Path(__file__).resolve().parent / "python.lark"
+#: The library grammar this writes, in the grammars package next to the loader.
+OUTPUT = Path(grammars.__file__).resolve().parent / "python.lark"
 
 #: Hard keywords: never identifiers (soft keywords ``match``/``case``/``type``/``_`` stay NAMEs).
 # fmt: off
@@ -565,7 +568,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         current = OUTPUT.read_text(encoding="utf-8") if OUTPUT.exists() else ""
         if current != text:
-            print(f"{OUTPUT} is out of date; run python -m grammars.gen_python", file=sys.stderr)
+            print(f"{OUTPUT} is out of date; run python -m grammar_lab.gen_python", file=sys.stderr)
             return 1
         return 0
     OUTPUT.write_text(text, encoding="utf-8")

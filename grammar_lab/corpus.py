@@ -2,15 +2,16 @@
 
 Usage::
 
-    python -m grammars.corpus [LANGUAGE ...]          # files per project, per language
-    python -m grammars.corpus fetch [LANGUAGE ...]    # install what the corpora are read from
+    python -m grammar_lab.corpus [LANGUAGE ...]          # files per project, per language
+    python -m grammar_lab.corpus fetch [LANGUAGE ...]    # install what the corpora are read from
 
 Why the corpora are not in git: they are tens of megabytes of other projects' code, and every one of
-them is a package the registries here already serve. :data:`SOURCES` says, per language, which
-packages provide the files and where they land; ``fetch`` installs them (Debian packages need root).
+them is a package the registries here already serve. :data:`SOURCES` says, per language, where the
+files are; :mod:`grammar_lab.toolchains` says which packages put them there, and ``fetch`` installs
+those (Debian packages need root).
 
 A corpus file is 1-20 KB (big enough to be real code, small enough to be one generation) and is
-accepted by the language's real parser (:mod:`grammars.parsers`), so every file a grammar rejects is
+accepted by the language's real parser (:mod:`grammar_lab.parsers`), so every file a grammar rejects is
 the grammar's fault. Parser verdicts are cached on disk by content hash: the real parsers take
 minutes on a few thousand files and the files never change between runs.
 
@@ -26,79 +27,24 @@ import hashlib
 import io
 import itertools
 import json
-import os
 import re
-import shutil
 import subprocess
 import sys
 import sysconfig
-import tempfile
 import tokenize
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-#: Where fetched sources (npm packages) and the parser-verdict cache live.
-CACHE_DIR = Path(os.environ.get("MAZE_CORPUS_DIR", Path.home() / ".cache" / "maze-inference" / "corpus"))
-NPM_DIR = CACHE_DIR / "npm"
-PYPI_DIR = CACHE_DIR / "pypi"
+from grammar_lab import parsers, toolchains
+from grammar_lab.settings import settings
+from grammar_lab.toolchains import site_packages, ziglang_dir
+
 #: Size window for corpus files, in bytes.
 MIN_SIZE = 1_000
 MAX_SIZE = 20_000
-
-#: Debian's Go toolchain (its standard library sources and gofmt, the Go parser), and Debian-packaged
-#: Go libraries from other authors (their sources, and their dependencies', land in /usr/share/gocode):
-#: a CLI framework, assertions, diffing, routing, logging, concurrency helpers.
-GO_APT = (
-    "golang-go",
-    "golang-github-spf13-cobra-dev",
-    "golang-github-stretchr-testify-dev",
-    "golang-github-google-go-cmp-dev",
-    "golang-github-gorilla-mux-dev",
-    "golang-github-sirupsen-logrus-dev",
-    "golang-golang-x-sync-dev",
-)
 #: Where Debian unpacks Go libraries: one folder per import path (host/owner/repo, gopkg.in/name).
 GOCODE = Path("/usr/share/gocode/src")
-#: Debian-packaged Rust crates (their sources land in /usr/share/cargo/registry) from many authors.
-RUST_APT = (
-    "librust-serde-dev",
-    "librust-regex-dev",
-    "librust-syn-dev",
-    "librust-tokio-dev",
-    "librust-clap-dev",
-    "librust-rand-dev",
-    "librust-anyhow-dev",
-    "librust-itertools-dev",
-    "librust-log-dev",
-    "librust-bytes-dev",
-    "librust-hashbrown-dev",
-    "librust-nom-dev",
-    "librust-futures-util-dev",
-    "librust-chrono-dev",
-    "librust-rayon-dev",
-)
-#: npm packages that ship TypeScript sources (``src/``) or declarations; typescript is also the TS parser.
-#: Each is a different project and style: type-fest is type-level code (mapped and conditional types),
-#: tRPC uses `using` declarations, MobX decorators and classes, Redux Toolkit and Immer generic APIs.
-NPM_PACKAGES = {
-    "typescript": "5.9.3",
-    "rxjs": "7.8.2",
-    "zod": "4.6.7",
-    "effect": "4.1.0",
-    "@tanstack/query-core": "5.108.4",
-    "type-fest": "5.10.0",
-    "@trpc/server": "11.25.2",
-    "mobx": "7.1.3",
-    "@reduxjs/toolkit": "2.16.0",
-    "immer": "11.2.14",
-}
-
-
-#: PyPI wheels that ship Zig sources, downloaded and unpacked (nothing installed): Zig code from
-#: outside the Zig project itself (pydust binds CPython; licence headers, `!try`, its own idioms).
-ZIG_WHEELS = {"ziggy-pydust": "0.26.0"}
 
 
 class CorpusUnavailableError(RuntimeError):
@@ -118,10 +64,6 @@ class Source:
     suffixes: tuple[str, ...]
     install_hint: str
     skip: tuple[str, ...] = field(default=())
-
-
-def _site_packages() -> Path:
-    return Path(sysconfig.get_paths()["purelib"])
 
 
 #: Third-party packages the project's own install brings (its dependencies and theirs), each a
@@ -156,8 +98,8 @@ def _python_projects() -> dict[str, list[Path]]:
         "cpython": sorted(path for path in stdlib.iterdir() if path.name not in ("site-packages", "test"))
     }
     for name in PYTHON_PACKAGES:
-        if (_site_packages() / name).is_dir():
-            projects[name] = [_site_packages() / name]
+        if (site_packages() / name).is_dir():
+            projects[name] = [site_packages() / name]
     return projects
 
 
@@ -177,7 +119,7 @@ JSON_PACKAGES = (
 
 def _json_projects() -> dict[str, list[Path]]:
     """The JSON files of those of :data:`JSON_PACKAGES` that are installed here."""
-    return {name: [_site_packages() / name] for name in JSON_PACKAGES if (_site_packages() / name).is_dir()}
+    return {name: [site_packages() / name] for name in JSON_PACKAGES if (site_packages() / name).is_dir()}
 
 
 def _go_projects() -> dict[str, list[Path]]:
@@ -208,7 +150,7 @@ def _rust_projects() -> dict[str, list[Path]]:
 
 def _typescript_projects() -> dict[str, list[Path]]:
     """TypeScript sources shipped in npm packages, and the compiler's own lib declarations."""
-    modules = NPM_DIR / "node_modules"
+    modules = toolchains.npm_modules()
     folders = {
         "rxjs": modules / "rxjs" / "src",
         "zod": modules / "zod" / "src",
@@ -224,12 +166,6 @@ def _typescript_projects() -> dict[str, list[Path]]:
     return {name: [path] for name, path in folders.items() if path.is_dir()}
 
 
-def ziglang_dir() -> Path | None:
-    """The PyPI ``ziglang`` package folder (the zig binary and its lib/), or None when not installed."""
-    path = _site_packages() / "ziglang"
-    return path if (path / "lib").is_dir() else None
-
-
 def _zig_projects() -> dict[str, list[Path]]:
     """Zig's standard library, split by its top-level namespaces, plus the compiler's own Zig code."""
     root = ziglang_dir()
@@ -241,9 +177,9 @@ def _zig_projects() -> dict[str, list[Path]]:
     for other in ("compiler", "compiler_rt", "init", "docs"):
         if (lib / other).is_dir():
             projects[other] = [lib / other]
-    for name, version in ZIG_WHEELS.items():
-        if (PYPI_DIR / f"{name}-{version}").is_dir():
-            projects[name] = [PYPI_DIR / f"{name}-{version}"]
+    for name, version in toolchains.ZIG_WHEELS.items():
+        if (unpacked := toolchains.unpacked_wheel(name, version)).is_dir():
+            projects[name] = [unpacked]
     return projects
 
 
@@ -253,11 +189,11 @@ SOURCES: dict[str, Source] = {
     ),
     "json": Source("json", _json_projects, (".json",), "nothing to install: site-packages ships JSON"),
     "go": Source("go", _go_projects, (".go",), "apt-get install golang-go", skip=("/testdata/",)),
-    "rust": Source("rust", _rust_projects, (".rs",), f"apt-get install {' '.join(RUST_APT)}"),
+    "rust": Source("rust", _rust_projects, (".rs",), f"apt-get install {' '.join(toolchains.RUST_APT)}"),
     "typescript": Source(
-        "typescript", _typescript_projects, (".ts",), "python -m grammars.corpus fetch typescript (npm install)"
+        "typescript", _typescript_projects, (".ts",), "python -m grammar_lab.corpus fetch typescript (npm install)"
     ),
-    "zig": Source("zig", _zig_projects, (".zig",), "pip install ziglang; python -m grammars.corpus fetch zig"),
+    "zig": Source("zig", _zig_projects, (".zig",), "pip install ziglang; python -m grammar_lab.corpus fetch zig"),
 }
 
 
@@ -353,13 +289,11 @@ def candidates(language: str, min_size: int = MIN_SIZE, max_size: int = MAX_SIZE
 
 
 def _verdict_cache(language: str) -> Path:
-    return CACHE_DIR / "verdicts" / f"{language}.json"
+    return settings().verdicts_dir / f"{language}.json"
 
 
 def _valid(language: str, paths: list[Path]) -> list[bool]:
     """The real parser's verdict per file (cached by content hash), plus the language's conventions."""
-    from grammars import parsers  # the parsers need toolchains; the corpus listing does not
-
     cache_file = _verdict_cache(language)
     cache: dict[str, bool] = json.loads(cache_file.read_text()) if cache_file.is_file() else {}
     texts: list[str | None] = []
@@ -411,70 +345,6 @@ def files(language: str, limit: int | None = None, min_size: int = MIN_SIZE, max
     return kept[:wanted]
 
 
-# ----------------------------------------------------------------------------- fetching
-
-
-def _apt_install(packages: tuple[str, ...]) -> None:
-    missing = [p for p in packages if subprocess.run(["dpkg", "-s", p], capture_output=True).returncode != 0]
-    if not missing:
-        return
-    if os.geteuid() != 0:
-        raise CorpusUnavailableError(f"run as root: apt-get install -y {' '.join(missing)}")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing], check=True, env=env)
-
-
-def _npm_install() -> None:
-    modules = NPM_DIR / "node_modules"
-    wanted = [f"{name}@{version}" for name, version in NPM_PACKAGES.items()]
-    have = all((modules / name / "package.json").is_file() for name in NPM_PACKAGES)
-    if have and all(
-        json.loads((modules / name / "package.json").read_text())["version"] == version
-        for name, version in NPM_PACKAGES.items()
-    ):
-        return
-    npm = shutil.which("npm")
-    if npm is None:
-        raise CorpusUnavailableError("npm is not installed (apt-get install npm, or install Node.js)")
-    NPM_DIR.mkdir(parents=True, exist_ok=True)
-    if not (NPM_DIR / "package.json").is_file():
-        (NPM_DIR / "package.json").write_text('{"name": "maze-corpus", "private": true}\n')
-    subprocess.run(
-        [npm, "install", "--no-audit", "--no-fund", "--ignore-scripts", "--save-exact", *wanted],
-        cwd=NPM_DIR,
-        check=True,
-    )
-
-
-def _unpack_wheels(wheels: dict[str, str]) -> None:
-    """``pip download`` each wheel (no dependencies) and unzip it under PYPI_DIR; skip those there."""
-    for name, version in wheels.items():
-        target = PYPI_DIR / f"{name}-{version}"
-        if target.is_dir():
-            continue
-        with tempfile.TemporaryDirectory() as tmp:
-            wanted = f"{name}=={version}"
-            pip = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary", ":all:"]
-            subprocess.run([*pip, "--dest", tmp, wanted], check=True)
-            with zipfile.ZipFile(next(Path(tmp).glob("*.whl"))) as wheel:
-                wheel.extractall(target)
-
-
-FETCHERS: dict[str, Callable[[], None]] = {
-    "go": lambda: _apt_install(GO_APT),
-    "rust": lambda: _apt_install(RUST_APT),
-    "typescript": _npm_install,
-    "zig": lambda: _unpack_wheels(ZIG_WHEELS),
-}
-
-
-def fetch(languages: list[str]) -> None:
-    """Install the packages the corpora (and, for Go and TypeScript, the parsers) come from."""
-    for language in languages:
-        FETCHERS.get(language, lambda: None)()
-
-
 def main(argv: list[str] | None = None) -> int:
     """List corpus sizes per project, or ``fetch`` what they are read from."""
     parser = argparse.ArgumentParser(description="Dev corpora of real files for the library grammars.")
@@ -490,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         if fetching:
-            fetch(languages)
+            toolchains.install(languages)
             return 0
         for language in languages:
             projects = by_project(language)
@@ -498,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{language}: {total} files from {len(projects)} projects")
             for name, paths in projects.items():
                 print(f"  {name}: {len(paths)}")
-    except (CorpusUnavailableError, subprocess.CalledProcessError) as error:
+    except (CorpusUnavailableError, toolchains.CannotInstallError, subprocess.CalledProcessError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from grammars import corpus
+from grammar_lab import toolchains
 
 __all__ = ["LANGUAGES", "ParserUnavailableError", "check"]
 
@@ -120,16 +120,17 @@ def _one_per_process(
 
 
 def _rust(texts: list[str]) -> list[str | None]:
-    rustfmt = shutil.which("rustfmt") or str(Path.home() / ".cargo" / "bin" / "rustfmt")
-    if not Path(rustfmt).is_file():
-        raise ParserUnavailableError("rustfmt is not installed (rustup component add rustfmt)")
+    rustfmt = toolchains.rustfmt()
+    if rustfmt is None:
+        raise ParserUnavailableError("rustfmt is not installed (python -m grammar_lab.corpus fetch rust)")
     # Formatting from stdin parses just this file: a path argument would make rustfmt follow `mod x;`
     # declarations into files that do not exist here.
-    return _one_per_process(texts, ".rs", lambda _path: [rustfmt, "--edition", "2021", "--emit", "stdout"], stdin=True)
+    argv = [str(rustfmt), "--edition", "2021", "--emit", "stdout"]
+    return _one_per_process(texts, ".rs", lambda _path: argv, stdin=True)
 
 
 def _zig(texts: list[str]) -> list[str | None]:
-    root = corpus.ziglang_dir()
+    root = toolchains.ziglang_dir()
     if root is None:
         raise ParserUnavailableError("zig is not installed (pip install ziglang)")
     zig = str(root / "zig")
@@ -160,9 +161,9 @@ process.stdin.on("end", () => {
 
 def _typescript(texts: list[str]) -> list[str | None]:
     node = _tool("node", "install Node.js")
-    package = corpus.NPM_DIR / "node_modules" / "typescript"
-    if not (package / "package.json").is_file():
-        raise ParserUnavailableError("npm typescript is not installed (python -m grammars.corpus fetch typescript)")
+    package = toolchains.typescript_package()
+    if package is None:
+        raise ParserUnavailableError("npm typescript is not installed (python -m grammar_lab.corpus fetch typescript)")
     result = subprocess.run(
         [node, "-e", _TS_SCRIPT],
         input=json.dumps(texts),
@@ -195,7 +196,7 @@ def check(language: str, texts: list[str]) -> list[str | None]:
     return LANGUAGES[language](texts)
 
 
-if __name__ == "__main__":  # python -m grammars.parsers LANGUAGE FILE...: the verdict per file
+if __name__ == "__main__":  # python -m grammar_lab.parsers LANGUAGE FILE...: the verdict per file
     lang, *names = sys.argv[1:]
     for name, verdict in zip(names, check(lang, [Path(n).read_text(encoding="utf-8") for n in names]), strict=True):
         print(f"{name}: {'ok' if verdict is None else verdict}")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from grammars import gen_python
+from grammar_lab import gen_python
 
 
 def test_committed_python_lark_is_up_to_date() -> None:
-    """Edit gen_python.py, then run ``python -m grammars.gen_python``; never edit python.lark by hand."""
+    """Edit gen_python.py, then run ``python -m grammar_lab.gen_python``; never edit python.lark by hand."""
     assert gen_python.OUTPUT.read_text(encoding="utf-8") == gen_python.generate()
     assert gen_python.main(["--check"]) == 0
 

@@ -2,12 +2,12 @@
 
 Usage::
 
-    python -m grammars.sound [--language L] [-n 300] [--seed 0] [--max-tokens 400] [--min-tokens 0]
+    python -m grammar_lab.sound [--language L] [-n 300] [--seed 0] [--max-tokens 400] [--min-tokens 0]
                              [--stop-probability 0.7] [--tokenizer DIR|byte] [--show 5] [--dead-ends N]
 
 Prints how many walks finished, how many the real parser accepted, and the first failures in full
 (each one is a text the grammar allows but the language does not: a grammar bug to fix). With
-``--dead-ends N`` it also probes N random places for dead ends (:func:`grammars.walk.dead_end_sweep`):
+``--dead-ends N`` it also probes N random places for dead ends (:func:`grammar_lab.walk.dead_end_sweep`):
 tokens the mask allows that nothing can follow, where vLLM would end a generation on unfinished code.
 """
 
@@ -19,7 +19,9 @@ import time
 from dataclasses import dataclass
 
 import grammars
-from grammars import check, parsers, walk
+from grammar_lab import parsers, walk
+from grammars.tokenizers import get_tokenizer
+from grammars.validation import GrammarCompileError
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,7 @@ def measure(
 ) -> Soundness:
     """Walk ``count`` finished samples through grammar ``name`` and judge each with the real parser."""
     info = grammars.get_info(name)
-    tokenizer = check.get_tokenizer(tokenizer_dir) if tokenizer_dir is not None else check.get_tokenizer()
+    tokenizer = get_tokenizer(tokenizer_dir) if tokenizer_dir is not None else get_tokenizer()
     started = time.perf_counter()
     report = walk.walk(
         grammars.load(info.name),
@@ -101,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             stop_probability=args.stop_probability,
             tokenizer_dir=args.tokenizer,
         )
-    except (grammars.UnknownGrammarError, parsers.ParserUnavailableError, check.GrammarCompileError) as error:
+    except (grammars.UnknownGrammarError, parsers.ParserUnavailableError, GrammarCompileError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     for text, message in result.failures[: args.show]:
@@ -118,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
 def _sweep(args: argparse.Namespace) -> list[walk.DeadEnd]:
     """Run and print the dead-end sweep the command line asked for."""
     info = grammars.get_info(args.language)
-    tokenizer = check.get_tokenizer(args.tokenizer) if args.tokenizer is not None else check.get_tokenizer()
+    tokenizer = get_tokenizer(args.tokenizer) if args.tokenizer is not None else get_tokenizer()
     started = time.perf_counter()
     found = walk.dead_end_sweep(grammars.load(info.name), args.dead_ends, seed=args.seed, tokenizer=tokenizer)
     for dead in found[: args.show]:
