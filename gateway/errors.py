@@ -33,10 +33,9 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
-logger = logging.getLogger("maze.gateway")
+from .route_table import READY, is_maze_path
 
-#: Path endings of Maze's routes, whose answers (errors included) carry ``success``.
-MAZE_ROUTE_SUFFIXES = ("/generate", "/generate/batch")
+logger = logging.getLogger("maze.gateway")
 
 
 class MazeError(Exception):
@@ -128,11 +127,6 @@ def error_body(message: str, error_type: str, *, param: str | None = None, code:
     return {"error": {"message": message, "type": error_type, "param": param, "code": code}}
 
 
-def is_maze_path(path: str) -> bool:
-    """Maze's provider reads ``success`` in every answer, errors included."""
-    return path.rstrip("/").endswith(MAZE_ROUTE_SUFFIXES)
-
-
 def is_maze_route(request: Request) -> bool:
     return is_maze_path(request.url.path)
 
@@ -191,7 +185,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(MazeError)
     async def _maze_error(request: Request, exc: MazeError) -> JSONResponse:
-        if exc.status_code >= 500 and request.url.path != "/ready":  # /ready 503 is an answer, not a fault
+        if exc.status_code >= 500 and request.url.path != READY:  # /ready 503 is an answer, not a fault
             logger.warning("%s %s -> %d: %s", request.method, request.url.path, exc.status_code, exc.message)
         return error_response(request, exc.status_code, exc.body(), exc.headers)
 

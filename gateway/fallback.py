@@ -37,6 +37,7 @@ import httpx
 
 from .constraints import Constraint
 from .errors import UpstreamError, UpstreamUnavailableError
+from .route_table import CHAT_COMPLETIONS
 from .settings import Settings
 from .upstream import Upstream
 
@@ -49,7 +50,7 @@ UpstreamName = Literal["primary", "fallback"]
 UPSTREAM_HEADER = "x-maze-upstream"
 
 #: Paths the fallback can serve (the primary's paths; the fallback's base URL already ends in ``/v1``).
-FALLBACK_PATHS = frozenset({"/v1/chat/completions"})
+FALLBACK_PATHS = frozenset({CHAT_COMPLETIONS})
 
 #: Constraint kinds a provider without llguidance enforces: a JSON schema, as ``response_format``.
 FALLBACK_KINDS = frozenset({"json"})

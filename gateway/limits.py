@@ -19,19 +19,8 @@ from collections import deque
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import HeadersTooLargeError, MazeError, OverloadedError, PayloadTooLargeError, is_maze_path
-
-#: Routes that reach the model server and therefore take a concurrency slot.
-GENERATION_PATHS = frozenset(
-    {
-        "/v1/chat/completions",
-        "/v1/completions",
-        "/generate",
-        "/v1/generate",
-        "/generate/batch",
-        "/v1/generate/batch",
-    }
-)
+from .errors import HeadersTooLargeError, MazeError, OverloadedError, PayloadTooLargeError
+from .route_table import GENERATION_PATHS, is_maze_path
 
 
 async def send_error(scope: Scope, send: Send, error: MazeError) -> None:

@@ -12,29 +12,16 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-#: Routes reported by name; anything else is "other", so scanners cannot explode label cardinality.
-KNOWN_ROUTES = frozenset(
-    {
-        "/health",
-        "/ready",
-        "/metrics",
-        "/grammars",
-        "/v1/models",
-        "/v1/chat/completions",
-        "/v1/completions",
-        "/generate",
-        "/v1/generate",
-        "/generate/batch",
-        "/v1/generate/batch",
-    }
-)
+from .route_table import GRAMMAR, GRAMMARS, NAMED_PATHS
 
 
 def route_label(path: str) -> str:
-    if path in KNOWN_ROUTES:
+    """The route's own path, or "other" for any path not in the table, so scanners cannot explode label
+    cardinality."""
+    if path in NAMED_PATHS:
         return path
-    if path.startswith("/grammars/"):
-        return "/grammars/{name}"
+    if path.startswith(GRAMMARS + "/"):
+        return GRAMMAR
     return "other"
 
 

@@ -22,6 +22,7 @@ from .. import fallback
 from ..auth import require_api_key
 from ..constraints import Constraint, library_grammar, normalize
 from ..errors import BadRequestError, MazeError, UpstreamError, describe_validation_errors
+from ..route_table import CHAT_COMPLETIONS, GENERATE, GENERATE_BATCH, V1
 from ..schemas import BatchGenerateRequest, GenerateRequest
 from ..state import GatewayState, get_state
 
@@ -81,7 +82,7 @@ def _prepare(req: GenerateRequest, state: GatewayState) -> _Prepared:
 
 async def _complete(job: _Prepared, state: GatewayState) -> dict[str, Any]:
     """Send one prepared request to vLLM (or the fallback, see gateway.fallback) and answer in Maze's shape."""
-    served = await fallback.send(state, "/v1/chat/completions", job.body, job.constraint)
+    served = await fallback.send(state, CHAT_COMPLETIONS, job.body, job.constraint)
     response = served.response
     payload = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
     if response.status_code != 200:
@@ -191,8 +192,8 @@ async def _generate_batch(batch: BatchGenerateRequest, state: GatewayState) -> d
     return {"success": True, "results": results}
 
 
-@router.post("/generate")
-@router.post("/v1/generate")
+@router.post(GENERATE)
+@router.post(V1 + GENERATE)
 async def generate(body: GenerateRequest, request: Request, response: Response) -> dict[str, Any]:
     """Generate code for ``prompt``, constrained by ``grammar`` or the library grammar for ``language``."""
     result = await _generate(body, get_state(request))
@@ -200,8 +201,8 @@ async def generate(body: GenerateRequest, request: Request, response: Response) 
     return result
 
 
-@router.post("/generate/batch")
-@router.post("/v1/generate/batch")
+@router.post(GENERATE_BATCH)
+@router.post(V1 + GENERATE_BATCH)
 async def generate_batch(body: BatchGenerateRequest, request: Request, response: Response) -> dict[str, Any]:
     """Many ``/generate`` requests at once: results in order, each item succeeding or failing alone."""
     result = await _generate_batch(body, get_state(request))
