@@ -127,16 +127,21 @@ def error_body(message: str, error_type: str, *, param: str | None = None, code:
     return {"error": {"message": message, "type": error_type, "param": param, "code": code}}
 
 
-def is_maze_route(request: Request) -> bool:
-    return is_maze_path(request.url.path)
+def maze_error_body(body: dict[str, Any]) -> dict[str, Any]:
+    """An error body as Maze's provider reads it: ``success: false`` first, since it checks ``success``
+    in every answer."""
+    return {"success": False, **body}
+
+
+def error_body_for(path: str, body: dict[str, Any]) -> dict[str, Any]:
+    """An error body as the route at ``path`` answers it: OpenAI's shape, Maze's on Maze's routes."""
+    return maze_error_body(body) if is_maze_path(path) else body
 
 
 def error_response(
     request: Request, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
 ) -> JSONResponse:
-    if is_maze_route(request):
-        body = {"success": False, **body}
-    return JSONResponse(body, status_code=status, headers=headers)
+    return JSONResponse(error_body_for(request.url.path, body), status_code=status, headers=headers)
 
 
 def sse_error_event(error: MazeError) -> bytes:

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from .. import fallback
 from ..auth import require_api_key
 from ..constraints import Constraint, library_grammar, normalize
-from ..errors import BadRequestError, MazeError, UpstreamError, describe_validation_errors
+from ..errors import BadRequestError, MazeError, UpstreamError, describe_validation_errors, maze_error_body
 from ..route_table import CHAT_COMPLETIONS, GENERATE, GENERATE_BATCH, V1
 from ..schemas import BatchGenerateRequest, GenerateRequest
 from ..state import GatewayState, get_state
@@ -121,7 +121,7 @@ async def _generate(req: GenerateRequest, state: GatewayState) -> dict[str, Any]
 
 def _failed(exc: MazeError) -> dict[str, Any]:
     """A batch item's error: the body ``/generate`` would have answered with."""
-    return {"success": False, **exc.body()}
+    return maze_error_body(exc.body())
 
 
 def _prepare_item(item: dict[str, Any], state: GatewayState) -> _Prepared | dict[str, Any]:
