@@ -18,10 +18,11 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import ValidationError
 
-from .. import fallback
+from .. import proxy
 from ..auth import require_api_key
 from ..constraints import Constraint, library_grammar, normalize
 from ..errors import BadRequestError, MazeError, UpstreamError, describe_validation_errors, maze_error_body
+from ..fallback import UPSTREAM_HEADER
 from ..route_table import CHAT_COMPLETIONS, GENERATE, GENERATE_BATCH, V1
 from ..schemas import BatchGenerateRequest, GenerateRequest
 from ..state import GatewayState, get_state
@@ -81,8 +82,8 @@ def _prepare(req: GenerateRequest, state: GatewayState) -> _Prepared:
 
 
 async def _complete(job: _Prepared, state: GatewayState) -> dict[str, Any]:
-    """Send one prepared request to vLLM (or the fallback, see gateway.fallback) and answer in Maze's shape."""
-    served = await fallback.send(state, CHAT_COMPLETIONS, job.body, job.constraint)
+    """Send one prepared request to vLLM (or the fallback, see gateway.proxy) and answer in Maze's shape."""
+    served = await proxy.send(state, CHAT_COMPLETIONS, job.body, job.constraint)
     response = served.response
     payload = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
     if response.status_code != 200:
@@ -90,7 +91,7 @@ async def _complete(job: _Prepared, state: GatewayState) -> dict[str, Any]:
         error_cls = BadRequestError if 400 <= response.status_code < 500 else UpstreamError
         raise error_cls(
             message or f"the model server answered HTTP {response.status_code}",
-            headers={fallback.UPSTREAM_HEADER: served.upstream},
+            headers={UPSTREAM_HEADER: served.upstream},
         )
     choice = payload["choices"][0]
     usage = payload.get("usage") or {}
@@ -197,7 +198,7 @@ async def _generate_batch(batch: BatchGenerateRequest, state: GatewayState) -> d
 async def generate(body: GenerateRequest, request: Request, response: Response) -> dict[str, Any]:
     """Generate code for ``prompt``, constrained by ``grammar`` or the library grammar for ``language``."""
     result = await _generate(body, get_state(request))
-    response.headers[fallback.UPSTREAM_HEADER] = result["metadata"]["upstream"]
+    response.headers[UPSTREAM_HEADER] = result["metadata"]["upstream"]
     return result
 
 
@@ -208,5 +209,5 @@ async def generate_batch(body: BatchGenerateRequest, request: Request, response:
     result = await _generate_batch(body, get_state(request))
     served = {item["metadata"]["upstream"] for item in result["results"] if item["success"]}
     if served:  # each item's metadata.upstream says which; the header sums them up
-        response.headers[fallback.UPSTREAM_HEADER] = served.pop() if len(served) == 1 else "mixed"
+        response.headers[UPSTREAM_HEADER] = served.pop() if len(served) == 1 else "mixed"
     return result

@@ -28,7 +28,7 @@ async def _forward(state: GatewayState, path: str, request: PassthroughRequest) 
         raise
     if constraint is not None:
         state.metrics.constrained.labels(constraint.kind, constraint.source).inc()
-    # A missing ``model`` is filled in by whichever upstream serves the request (gateway.fallback).
+    # A missing ``model`` is filled in by whichever upstream serves the request (gateway.proxy).
     if body.get("stream"):
         return await forward_stream(state, path, body, constraint)
     return await forward_json(state, path, body, constraint)
