@@ -44,9 +44,6 @@ from .route_table import CHAT_COMPLETIONS, V1
 from .settings import Settings
 from .upstream import Upstream
 
-#: Response header naming the upstream that produced the answer.
-UPSTREAM_HEADER = "x-maze-upstream"
-
 #: Paths the fallback can serve (the primary's paths; the fallback's base URL already ends in ``/v1``).
 FALLBACK_PATHS = frozenset({CHAT_COMPLETIONS})
 

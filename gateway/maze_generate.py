@@ -17,7 +17,6 @@ from typing import Any
 from . import proxy
 from .constraints import Constraint, library_grammar, normalize
 from .errors import BadRequestError, UpstreamError
-from .fallback import UPSTREAM_HEADER
 from .route_table import CHAT_COMPLETIONS
 from .schemas import GenerateRequest
 from .state import GatewayState
@@ -83,7 +82,7 @@ async def complete(job: Prepared, state: GatewayState) -> dict[str, Any]:
         error_cls = BadRequestError if 400 <= response.status_code < 500 else UpstreamError
         raise error_cls(
             message or f"the model server answered HTTP {response.status_code}",
-            headers={UPSTREAM_HEADER: served.upstream},
+            headers={proxy.UPSTREAM_HEADER: served.upstream},
         )
     choice = payload["choices"][0]
     usage = payload.get("usage") or {}

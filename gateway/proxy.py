@@ -30,7 +30,6 @@ from starlette.responses import Response, StreamingResponse
 
 from .constraints import Constraint
 from .errors import MazeError, UpstreamUnavailableError, sse_error_event
-from .fallback import UPSTREAM_HEADER
 from .state import GatewayState
 from .upstream import translate
 
@@ -38,6 +37,9 @@ DONE_MARKER = b"data: [DONE]"
 PASSED_HEADERS = ("content-type",)
 
 UpstreamName = Literal["primary", "fallback"]
+
+#: Response header naming the upstream that produced the answer.
+UPSTREAM_HEADER = "x-maze-upstream"
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from .. import maze_batch, maze_generate
 from ..auth import require_api_key
-from ..fallback import UPSTREAM_HEADER
+from ..proxy import UPSTREAM_HEADER
 from ..route_table import GENERATE, GENERATE_BATCH, V1
 from ..schemas import BatchGenerateRequest, GenerateRequest
 from ..state import get_state

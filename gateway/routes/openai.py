@@ -10,8 +10,7 @@ from starlette.responses import Response
 from ..auth import require_api_key
 from ..constraints import normalize
 from ..errors import BadRequestError
-from ..fallback import UPSTREAM_HEADER
-from ..proxy import forward_json, forward_stream, passthrough
+from ..proxy import UPSTREAM_HEADER, forward_json, forward_stream, passthrough
 from ..route_table import CHAT_COMPLETIONS, COMPLETIONS, MODELS
 from ..schemas import ChatCompletionRequest, CompletionRequest, PassthroughRequest
 from ..state import GatewayState, get_state
