@@ -42,7 +42,7 @@ def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTr
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         upstream = Upstream(settings, transport=transport)
-        fallback = Fallback.from_settings(settings, transport=transport)
+        fallback = Fallback.from_settings(settings, metrics, transport=transport)
         app.state.gateway = GatewayState(
             settings=settings,
             upstream=upstream,

@@ -33,10 +33,9 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
-logger = logging.getLogger("maze.gateway")
+from .route_table import READY, is_maze_path
 
-#: Path endings of Maze's routes, whose answers (errors included) carry ``success``.
-MAZE_ROUTE_SUFFIXES = ("/generate", "/generate/batch")
+logger = logging.getLogger("maze.gateway")
 
 
 class MazeError(Exception):
@@ -128,21 +127,21 @@ def error_body(message: str, error_type: str, *, param: str | None = None, code:
     return {"error": {"message": message, "type": error_type, "param": param, "code": code}}
 
 
-def is_maze_path(path: str) -> bool:
-    """Maze's provider reads ``success`` in every answer, errors included."""
-    return path.rstrip("/").endswith(MAZE_ROUTE_SUFFIXES)
+def maze_error_body(body: dict[str, Any]) -> dict[str, Any]:
+    """An error body as Maze's provider reads it: ``success: false`` first, since it checks ``success``
+    in every answer."""
+    return {"success": False, **body}
 
 
-def is_maze_route(request: Request) -> bool:
-    return is_maze_path(request.url.path)
+def error_body_for(path: str, body: dict[str, Any]) -> dict[str, Any]:
+    """An error body as the route at ``path`` answers it: OpenAI's shape, Maze's on Maze's routes."""
+    return maze_error_body(body) if is_maze_path(path) else body
 
 
 def error_response(
     request: Request, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
 ) -> JSONResponse:
-    if is_maze_route(request):
-        body = {"success": False, **body}
-    return JSONResponse(body, status_code=status, headers=headers)
+    return JSONResponse(error_body_for(request.url.path, body), status_code=status, headers=headers)
 
 
 def sse_error_event(error: MazeError) -> bytes:
@@ -191,7 +190,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(MazeError)
     async def _maze_error(request: Request, exc: MazeError) -> JSONResponse:
-        if exc.status_code >= 500 and request.url.path != "/ready":  # /ready 503 is an answer, not a fault
+        if exc.status_code >= 500 and request.url.path != READY:  # /ready 503 is an answer, not a fault
             logger.warning("%s %s -> %d: %s", request.method, request.url.path, exc.status_code, exc.message)
         return error_response(request, exc.status_code, exc.body(), exc.headers)
 

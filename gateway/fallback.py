@@ -1,4 +1,7 @@
-"""Which upstream answers a request: vLLM (the primary) or, while it cannot, a managed fallback provider.
+"""The managed fallback provider that answers instead of vLLM (the primary) while vLLM cannot.
+
+:mod:`gateway.proxy` sends every request to the primary and turns to the fallback only when that fails;
+this module says when the fallback may take a request, translates the request for it and sends it.
 
 The fallback is an OpenAI-compatible provider that knows nothing of llguidance. It can enforce one kind
 of constraint, a JSON schema through ``response_format`` with ``strict: true``, so it may serve exactly
@@ -30,26 +33,19 @@ from __future__ import annotations
 
 import copy
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
 import httpx
 
 from .constraints import Constraint
 from .errors import UpstreamError, UpstreamUnavailableError
+from .metrics import Metrics
+from .route_table import CHAT_COMPLETIONS, V1
 from .settings import Settings
 from .upstream import Upstream
 
-if TYPE_CHECKING:
-    from .state import GatewayState
-
-UpstreamName = Literal["primary", "fallback"]
-
-#: Response header naming the upstream that produced the answer.
-UPSTREAM_HEADER = "x-maze-upstream"
-
 #: Paths the fallback can serve (the primary's paths; the fallback's base URL already ends in ``/v1``).
-FALLBACK_PATHS = frozenset({"/v1/chat/completions"})
+FALLBACK_PATHS = frozenset({CHAT_COMPLETIONS})
 
 #: Constraint kinds a provider without llguidance enforces: a JSON schema, as ``response_format``.
 FALLBACK_KINDS = frozenset({"json"})
@@ -133,20 +129,17 @@ def grammar_backend_unavailable(constraint: Constraint | None, settings: Setting
     )
 
 
-@dataclass(frozen=True)
-class Served:
-    """An upstream's response and which upstream gave it."""
-
-    response: httpx.Response
-    upstream: UpstreamName
-
-
 class Fallback:
-    """The fallback provider's client, and what the gateway has learnt about the primary."""
+    """The fallback provider's client, and what the gateway has learnt about the primary.
 
-    def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    The primary is called by :mod:`gateway.proxy`, which asks this class only around that call: how
+    long to wait for the primary, and, when the primary fails, whether the fallback takes the request.
+    """
+
+    def __init__(self, settings: Settings, metrics: Metrics, transport: httpx.AsyncBaseTransport | None = None) -> None:
         assert settings.fallback_url and settings.fallback_model, "Fallback needs MAZE_FALLBACK_URL and _MODEL"
         self.settings = settings
+        self.metrics = metrics
         self.model = settings.fallback_model
         key = settings.fallback_api_key.get_secret_value() if settings.fallback_api_key else None
         self.upstream = Upstream(settings, transport, base_url=settings.fallback_url, api_key=key)
@@ -154,15 +147,62 @@ class Fallback:
         """Set when the primary could not be reached, cleared by its next answer."""
 
     @classmethod
-    def from_settings(cls, settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> Fallback | None:
-        return cls(settings, transport) if settings.fallback_url else None
+    def from_settings(
+        cls, settings: Settings, metrics: Metrics, transport: httpx.AsyncBaseTransport | None = None
+    ) -> Fallback | None:
+        return cls(settings, metrics, transport) if settings.fallback_url else None
 
     async def aclose(self) -> None:
         await self.upstream.aclose()
 
-    def primary_wait(self) -> float:
-        """How long a request the fallback could serve waits for the primary."""
+    def primary_wait(self, path: str, constraint: Constraint | None) -> float | None:
+        """How long the primary is waited for: a request the fallback could serve waits
+        ``fallback_wait_seconds``, or not at all once the primary was found down; any other request
+        waits as long as the primary's own policy says (``None``)."""
+        if not may_use_fallback(path, constraint):
+            return None
         return 0.0 if self.primary_down else self.settings.fallback_wait_seconds
+
+    def take_over(self, path: str, constraint: Constraint | None, exc: UpstreamUnavailableError) -> None:
+        """The primary could not be reached: remember it, and raise unless the fallback may serve the request."""
+        self.primary_down = True
+        if may_use_fallback(path, constraint):
+            return
+        if path not in FALLBACK_PATHS:
+            raise exc
+        self.metrics.fallback_refusals.labels(constraint.kind if constraint else "none").inc()
+        raise grammar_backend_unavailable(constraint, self.settings) from exc
+
+    def replaces(self, response: httpx.Response, path: str, constraint: Constraint | None) -> bool:
+        """The primary answered: remember it, and say whether the fallback answers instead (the primary
+        failed with a 5xx on a request the fallback may serve)."""
+        self.primary_down = False
+        if response.status_code >= 500 and may_use_fallback(path, constraint):
+            self.metrics.upstream_errors.labels(str(response.status_code)).inc()
+            return True
+        return False
+
+    async def send(self, path: str, body: dict[str, Any]) -> httpx.Response:
+        """POST ``body`` (the primary's, translated here) to the fallback."""
+        try:
+            return await self.upstream.request(
+                "POST",
+                path.removeprefix(V1),
+                json_body=to_fallback(body, self.model),
+                wait_seconds=self.settings.fallback_wait_seconds,
+            )
+        except UpstreamError as exc:
+            raise self.unreachable(exc) from exc
+
+    async def open_stream(self, stack: AsyncExitStack, path: str, body: dict[str, Any]) -> httpx.Response:
+        """Open a streaming POST of ``body`` (translated here) on the fallback, entered on ``stack``."""
+        stream = self.upstream.stream(
+            path.removeprefix(V1), to_fallback(body, self.model), self.settings.fallback_wait_seconds
+        )
+        try:
+            return await stack.enter_async_context(stream)
+        except UpstreamError as exc:
+            raise self.unreachable(exc) from exc
 
     def unreachable(self, exc: UpstreamError) -> UpstreamUnavailableError:
         """The fallback failed too: say so, naming the failure, and ask for a retry."""
@@ -172,117 +212,3 @@ class Fallback:
             f"retry after {self.settings.retry_after_seconds} s",
             headers={"Retry-After": str(self.settings.retry_after_seconds)},
         )
-
-
-def _count(state: GatewayState, served: Served) -> Served:
-    state.metrics.upstream_requests.labels(served.upstream).inc()
-    return served
-
-
-def _primary_failed(
-    state: GatewayState, fallback: Fallback, path: str, constraint: Constraint | None, exc: UpstreamUnavailableError
-) -> None:
-    """The primary could not be reached: remember it, and raise unless the fallback may take the request."""
-    fallback.primary_down = True
-    if may_use_fallback(path, constraint):
-        return
-    if path not in FALLBACK_PATHS:
-        raise exc
-    state.metrics.fallback_refusals.labels(constraint.kind if constraint else "none").inc()
-    raise grammar_backend_unavailable(constraint, state.settings) from exc
-
-
-async def _primary_body(state: GatewayState, body: dict[str, Any], wait_seconds: float | None) -> dict[str, Any]:
-    if body.get("model"):
-        return body
-    return {"model": await state.model_name(wait_seconds), **body}
-
-
-async def send(state: GatewayState, path: str, body: dict[str, Any], constraint: Constraint | None) -> Served:
-    """POST ``body`` to the primary, or to the fallback when the primary cannot answer and may be replaced.
-
-    ``body`` may omit ``model``: the primary's served model is filled in, the fallback's model replaces it.
-    A server shutting down ends the wait with 503 (see :mod:`gateway.drain`).
-    """
-    with state.drain.cutoff():
-        return await _send(state, path, body, constraint)
-
-
-async def _send(state: GatewayState, path: str, body: dict[str, Any], constraint: Constraint | None) -> Served:
-    fallback = state.fallback
-    if fallback is None:
-        response = await state.upstream.request("POST", path, json_body=await _primary_body(state, body, None))
-        return _count(state, Served(response, "primary"))
-    eligible = may_use_fallback(path, constraint)
-    wait = fallback.primary_wait() if eligible else None
-    try:
-        response = await state.upstream.request("POST", path, json_body=await _primary_body(state, body, wait))
-    except UpstreamUnavailableError as exc:
-        _primary_failed(state, fallback, path, constraint, exc)
-        return await _send_to_fallback(state, fallback, path, body)
-    fallback.primary_down = False
-    if response.status_code >= 500 and eligible:
-        state.metrics.upstream_errors.labels(str(response.status_code)).inc()
-        return await _send_to_fallback(state, fallback, path, body)
-    return _count(state, Served(response, "primary"))
-
-
-async def _send_to_fallback(state: GatewayState, fallback: Fallback, path: str, body: dict[str, Any]) -> Served:
-    try:
-        response = await fallback.upstream.request(
-            "POST",
-            path.removeprefix("/v1"),
-            json_body=to_fallback(body, fallback.model),
-            wait_seconds=state.settings.fallback_wait_seconds,
-        )
-    except UpstreamError as exc:
-        raise fallback.unreachable(exc) from exc
-    return _count(state, Served(response, "fallback"))
-
-
-async def open_stream(
-    state: GatewayState, stack: AsyncExitStack, path: str, body: dict[str, Any], constraint: Constraint | None
-) -> Served:
-    """Open a streaming POST on the primary or the fallback (same rules as :func:`send`).
-
-    The response is entered on ``stack``: closing the stack closes the upstream connection.
-    """
-    fallback = state.fallback
-    if fallback is None:
-        primary_body = await _primary_body(state, body, None)
-        response = await stack.enter_async_context(state.upstream.stream(path, primary_body))
-        return _count(state, Served(response, "primary"))
-    eligible = may_use_fallback(path, constraint)
-    wait = fallback.primary_wait() if eligible else None
-    attempt = AsyncExitStack()
-    try:
-        primary_body = await _primary_body(state, body, wait)
-        response = await attempt.enter_async_context(state.upstream.stream(path, primary_body, wait))
-    except UpstreamUnavailableError as exc:
-        await attempt.aclose()
-        _primary_failed(state, fallback, path, constraint, exc)
-        return await _open_fallback_stream(state, fallback, stack, path, body)
-    except BaseException:
-        await attempt.aclose()
-        raise
-    fallback.primary_down = False
-    if response.status_code >= 500 and eligible:
-        await attempt.aclose()
-        state.metrics.upstream_errors.labels(str(response.status_code)).inc()
-        return await _open_fallback_stream(state, fallback, stack, path, body)
-    stack.push_async_callback(attempt.aclose)
-    return _count(state, Served(response, "primary"))
-
-
-async def _open_fallback_stream(
-    state: GatewayState, fallback: Fallback, stack: AsyncExitStack, path: str, body: dict[str, Any]
-) -> Served:
-    try:
-        response = await stack.enter_async_context(
-            fallback.upstream.stream(
-                path.removeprefix("/v1"), to_fallback(body, fallback.model), state.settings.fallback_wait_seconds
-            )
-        )
-    except UpstreamError as exc:
-        raise fallback.unreachable(exc) from exc
-    return _count(state, Served(response, "fallback"))

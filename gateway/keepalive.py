@@ -25,7 +25,7 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .limits import GENERATION_PATHS
+from .route_table import GENERATION_PATHS
 
 DEFERRED_HEADER = "x-maze-deferred"
 

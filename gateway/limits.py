@@ -19,27 +19,13 @@ from collections import deque
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import HeadersTooLargeError, MazeError, OverloadedError, PayloadTooLargeError, is_maze_path
-
-#: Routes that reach the model server and therefore take a concurrency slot.
-GENERATION_PATHS = frozenset(
-    {
-        "/v1/chat/completions",
-        "/v1/completions",
-        "/generate",
-        "/v1/generate",
-        "/generate/batch",
-        "/v1/generate/batch",
-    }
-)
+from .errors import HeadersTooLargeError, MazeError, OverloadedError, PayloadTooLargeError, error_body_for
+from .route_table import GENERATION_PATHS
 
 
 async def send_error(scope: Scope, send: Send, error: MazeError) -> None:
     """Answer with ``error`` before the app has run (OpenAI-shaped, ``success: false`` on Maze routes)."""
-    body = error.body()
-    if is_maze_path(scope["path"]):
-        body = {"success": False, **body}
-    payload = json.dumps(body).encode()
+    payload = json.dumps(error_body_for(scope["path"], error.body())).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
     headers += [(name.lower().encode(), value.encode()) for name, value in error.headers.items()]
     await send({"type": "http.response.start", "status": error.status_code, "headers": headers})

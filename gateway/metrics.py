@@ -12,29 +12,16 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-#: Routes reported by name; anything else is "other", so scanners cannot explode label cardinality.
-KNOWN_ROUTES = frozenset(
-    {
-        "/health",
-        "/ready",
-        "/metrics",
-        "/grammars",
-        "/v1/models",
-        "/v1/chat/completions",
-        "/v1/completions",
-        "/generate",
-        "/v1/generate",
-        "/generate/batch",
-        "/v1/generate/batch",
-    }
-)
+from .route_table import GRAMMAR, GRAMMARS, NAMED_PATHS
 
 
 def route_label(path: str) -> str:
-    if path in KNOWN_ROUTES:
+    """The route's own path, or "other" for any path not in the table, so scanners cannot explode label
+    cardinality."""
+    if path in NAMED_PATHS:
         return path
-    if path.startswith("/grammars/"):
-        return "/grammars/{name}"
+    if path.startswith(GRAMMARS + "/"):
+        return GRAMMAR
     return "other"
 
 
@@ -43,9 +30,8 @@ class Metrics:
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
 
     def __post_init__(self) -> None:
-        self.requests = Counter(
-            "maze_requests", "Requests by route and status", ["route", "status"], registry=self.registry
-        )
+        counter = self._counter
+        self.requests = counter("maze_requests", "Requests by route and status", "route", "status")
         self.latency = Histogram(
             "maze_request_duration_seconds",
             "Time from request to the end of the response (whole stream included)",
@@ -53,47 +39,35 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
             registry=self.registry,
         )
-        self.tokens = Counter(
-            "maze_tokens",
-            "Tokens reported by the upstream (non-streaming responses)",
-            ["kind"],
-            registry=self.registry,
-        )
-        self.constrained = Counter(
+        self.tokens = counter("maze_tokens", "Tokens reported by the upstream (non-streaming responses)", "kind")
+        self.constrained = counter(
             "maze_constrained_requests",
             "Requests forwarded with a constraint, by kind and source field",
-            ["kind", "source"],
-            registry=self.registry,
+            "kind",
+            "source",
         )
-        self.grammar_rejections = Counter(
-            "maze_grammar_rejections",
-            "Requests refused because a constraint was invalid",
-            registry=self.registry,
+        self.grammar_rejections = counter(
+            "maze_grammar_rejections", "Requests refused because a constraint was invalid"
         )
-        self.batch_items = Counter(
-            "maze_batch_items",
-            "Items of /generate/batch requests, by outcome (ok or error)",
-            ["outcome"],
-            registry=self.registry,
+        self.batch_items = counter(
+            "maze_batch_items", "Items of /generate/batch requests, by outcome (ok or error)", "outcome"
         )
-        self.upstream_errors = Counter(
-            "maze_upstream_errors",
-            "Failures talking to the upstream, by gateway status",
-            ["status"],
-            registry=self.registry,
+        self.upstream_errors = counter(
+            "maze_upstream_errors", "Failures talking to the upstream, by gateway status", "status"
         )
-        self.upstream_requests = Counter(
+        self.upstream_requests = counter(
             "maze_upstream_requests",
             "Requests answered by each upstream: primary (vLLM) or fallback (the managed provider)",
-            ["upstream"],
-            registry=self.registry,
+            "upstream",
         )
-        self.fallback_refusals = Counter(
+        self.fallback_refusals = counter(
             "maze_fallback_refusals",
             "Requests refused with 503 while vLLM was down, because their constraint needs the grammar backend",
-            ["kind"],
-            registry=self.registry,
+            "kind",
         )
+
+    def _counter(self, name: str, documentation: str, *labels: str) -> Counter:
+        return Counter(name, documentation, labels, registry=self.registry)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -15,18 +15,22 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
+from .route_table import (
+    GENERATE,
+    GENERATE_BATCH,
+    GENERATION_PATHS,
+    OPENAI_GENERATION_PATHS,
+    PUBLIC_PATHS,
+    UPSTREAM_PATHS,
+    V1,
+)
 from .schemas import BatchGenerateResponse, ErrorResponse, GenerateResponse
 
 REF = "#/components/schemas/{model}"
-PUBLIC_PATHS = frozenset({"/health"})
-GENERATION_PATHS = ("/v1/chat/completions", "/v1/completions", "/generate", "/v1/generate", "/generate/batch",
-                    "/v1/generate/batch")  # fmt: skip
-UPSTREAM_PATHS = (*GENERATION_PATHS, "/v1/models", "/ready")
 SUCCESS_MODELS: dict[str, type[BaseModel]] = {
-    "/generate": GenerateResponse,
-    "/v1/generate": GenerateResponse,
-    "/generate/batch": BatchGenerateResponse,
-    "/v1/generate/batch": BatchGenerateResponse,
+    prefix + route: model
+    for route, model in ((GENERATE, GenerateResponse), (GENERATE_BATCH, BatchGenerateResponse))
+    for prefix in ("", V1)
 }
 ERRORS = {
     "400": "The request is invalid; the message names the field and what to change.",
@@ -86,7 +90,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
             if path in SUCCESS_MODELS:
                 ok = {"application/json": {"schema": _schema_of(SUCCESS_MODELS[path], schemas)}}
                 responses["200"] = {"description": "Generated code and its metadata.", "content": ok}
-            elif path in ("/v1/chat/completions", "/v1/completions"):
+            elif path in OPENAI_GENERATION_PATHS:
                 responses["200"] = {
                     "description": "vLLM's OpenAI completion object, or with stream: true an SSE stream ending "
                     "in data: [DONE] (or in an error event if the model server fails mid-stream).",

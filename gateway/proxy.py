@@ -1,5 +1,9 @@
 """Forwarding one OpenAI request to the upstream, streamed or not.
 
+Every request goes to the primary (vLLM). Only when that fails, and a fallback provider is configured
+(``MAZE_FALLBACK_URL``), does :class:`gateway.fallback.Fallback` decide whether it answers instead; its
+module holds the decision table.
+
 Streaming responses are passed through byte for byte as they arrive: no buffering, no re-encoding.
 Three things are added around that pipe:
 
@@ -17,13 +21,13 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import anyio
 import httpx
 from starlette.responses import Response, StreamingResponse
 
-from . import fallback
 from .constraints import Constraint
 from .errors import MazeError, UpstreamUnavailableError, sse_error_event
 from .state import GatewayState
@@ -31,6 +35,77 @@ from .upstream import translate
 
 DONE_MARKER = b"data: [DONE]"
 PASSED_HEADERS = ("content-type",)
+
+UpstreamName = Literal["primary", "fallback"]
+
+#: Response header naming the upstream that produced the answer.
+UPSTREAM_HEADER = "x-maze-upstream"
+
+
+@dataclass(frozen=True)
+class Served:
+    """An upstream's response and which upstream gave it."""
+
+    response: httpx.Response
+    upstream: UpstreamName
+
+
+def _served(state: GatewayState, response: httpx.Response, upstream: UpstreamName) -> Served:
+    state.metrics.upstream_requests.labels(upstream).inc()
+    return Served(response, upstream)
+
+
+async def _with_model(state: GatewayState, body: dict[str, Any], wait_seconds: float | None) -> dict[str, Any]:
+    """``body`` with the primary's served model filled in when the client named none."""
+    if body.get("model"):
+        return body
+    return {"model": await state.model_name(wait_seconds), **body}
+
+
+async def send(state: GatewayState, path: str, body: dict[str, Any], constraint: Constraint | None) -> Served:
+    """POST ``body`` to the primary, or to the fallback when the primary cannot answer and may be replaced.
+
+    ``body`` may omit ``model``: the primary's served model is filled in, the fallback's model replaces it.
+    A server shutting down ends the wait with 503 (see :mod:`gateway.drain`).
+    """
+    fallback = state.fallback
+    wait = fallback.primary_wait(path, constraint) if fallback else None
+    with state.drain.cutoff():
+        try:
+            response = await state.upstream.request("POST", path, json_body=await _with_model(state, body, wait))
+        except UpstreamUnavailableError as exc:
+            if fallback is None:
+                raise
+            fallback.take_over(path, constraint, exc)
+            return _served(state, await fallback.send(path, body), "fallback")
+        if fallback is not None and fallback.replaces(response, path, constraint):
+            return _served(state, await fallback.send(path, body), "fallback")
+    return _served(state, response, "primary")
+
+
+async def open_stream(
+    state: GatewayState, stack: AsyncExitStack, path: str, body: dict[str, Any], constraint: Constraint | None
+) -> Served:
+    """Open a streaming POST on the primary or the fallback (same rules as :func:`send`).
+
+    The response is entered on ``stack``: closing the stack closes the upstream connection.
+    """
+    fallback = state.fallback
+    wait = fallback.primary_wait(path, constraint) if fallback else None
+    primary = AsyncExitStack()  # its own stack, closed alone if the fallback answers instead
+    try:
+        stream = state.upstream.stream(path, await _with_model(state, body, wait), wait)
+        response = await primary.enter_async_context(stream)
+    except UpstreamUnavailableError as exc:
+        if fallback is None:
+            raise
+        fallback.take_over(path, constraint, exc)
+        return _served(state, await fallback.open_stream(stack, path, body), "fallback")
+    if fallback is not None and fallback.replaces(response, path, constraint):
+        await primary.aclose()
+        return _served(state, await fallback.open_stream(stack, path, body), "fallback")
+    stack.push_async_callback(primary.aclose)
+    return _served(state, response, "primary")
 
 
 def passthrough(response: httpx.Response, content: bytes) -> Response:
@@ -53,15 +128,15 @@ def record_usage(state: GatewayState, payload: bytes) -> None:
 async def forward_json(
     state: GatewayState, path: str, body: dict[str, Any], constraint: Constraint | None = None
 ) -> Response:
-    """POST to the upstream that should serve it (see :mod:`gateway.fallback`) and answer as it did."""
-    served = await fallback.send(state, path, body, constraint)
+    """POST to the upstream that should serve it and answer as it did."""
+    served = await send(state, path, body, constraint)
     response = served.response
     if response.status_code >= 500:
         state.metrics.upstream_errors.labels(str(response.status_code)).inc()
     elif response.status_code == 200:
         record_usage(state, response.content)
     answer = passthrough(response, response.content)
-    answer.headers[fallback.UPSTREAM_HEADER] = served.upstream
+    answer.headers[UPSTREAM_HEADER] = served.upstream
     return answer
 
 
@@ -95,7 +170,7 @@ async def forward_stream(
 ) -> Response:
     stack = AsyncExitStack()
     try:
-        served = await fallback.open_stream(state, stack, path, body, constraint)
+        served = await open_stream(state, stack, path, body, constraint)
         response = served.response
         if response.status_code != 200:
             content = await response.aread()
@@ -103,7 +178,7 @@ async def forward_stream(
                 state.metrics.upstream_errors.labels(str(response.status_code)).inc()
             await stack.aclose()
             answer = passthrough(response, content)
-            answer.headers[fallback.UPSTREAM_HEADER] = served.upstream
+            answer.headers[UPSTREAM_HEADER] = served.upstream
             return answer
     except BaseException:
         await stack.aclose()
@@ -111,5 +186,5 @@ async def forward_stream(
     return StreamingResponse(
         _relay(state, stack, response),
         media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", fallback.UPSTREAM_HEADER: served.upstream},
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", UPSTREAM_HEADER: served.upstream},
     )

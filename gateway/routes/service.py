@@ -11,19 +11,20 @@ import grammars
 
 from ..auth import require_api_key
 from ..errors import NotFoundError, UpstreamUnavailableError
+from ..route_table import GRAMMAR, GRAMMARS, HEALTH, METRICS, READY
 from ..state import get_state
 
 public = APIRouter()
 private = APIRouter(dependencies=[Depends(require_api_key)])
 
 
-@public.get("/health")
+@public.get(HEALTH)
 async def health() -> dict[str, str]:
     """The gateway process is alive (no auth, no upstream check): for liveness probes."""
     return {"status": "ok"}
 
 
-@private.get("/ready")
+@private.get(READY)
 async def ready(request: Request) -> dict[str, str]:
     """The model server answers its health check: requests will be served now."""
     state = get_state(request)
@@ -35,7 +36,7 @@ async def ready(request: Request) -> dict[str, str]:
     return {"status": "ready"}
 
 
-@private.get("/metrics")
+@private.get(METRICS)
 async def metrics(request: Request) -> Response:
     return PlainTextResponse(get_state(request).metrics.render(), media_type="text/plain; version=0.0.4")
 
@@ -44,13 +45,13 @@ def _describe(info: grammars.GrammarInfo) -> dict[str, Any]:
     return {"name": info.name, "language": info.language, "file": info.file, "description": info.description}
 
 
-@private.get("/grammars")
+@private.get(GRAMMARS)
 async def list_grammars() -> dict[str, Any]:
     """The grammar library; any ``name`` can be used as ``language`` in a request."""
     return {"object": "list", "data": [_describe(info) for info in grammars.list_grammars()]}
 
 
-@private.get("/grammars/{name}")
+@private.get(GRAMMAR)
 async def get_grammar(name: str) -> dict[str, Any]:
     try:
         info = grammars.get_info(name)

@@ -18,7 +18,8 @@ from pydantic import ValidationError
 
 from gateway import Settings, create_app
 from gateway.constraints import Constraint
-from gateway.fallback import UPSTREAM_HEADER, may_use_fallback, to_fallback
+from gateway.fallback import may_use_fallback, to_fallback
+from gateway.proxy import UPSTREAM_HEADER
 
 from .conftest import AUTH, KEY, FakeUpstream, _aiter, completion, sse_chunks
 
