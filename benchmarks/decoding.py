@@ -32,8 +32,9 @@ from typing import Any
 import httpx
 
 import grammars
+from app.ports import free_port
 
-from .common import Child, free_port, machine, machine_line, md_table, python, start, wait_http, write_result
+from .common import Child, machine, machine_line, md_table, python, start, wait_http, write_result
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,7 @@ from typing import Any
 import httpx
 import psutil
 
+from app.ports import free_port
 from app.vllm_argv import VLLM_KEEPALIVE_SECONDS
 
 Scope = dict[str, Any]
@@ -143,12 +143,6 @@ def serve_fake(port: int, keepalive_s: float = VLLM_KEEPALIVE_SECONDS) -> None:
 
 
 # --- processes ---------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_http(url: str, deadline_s: float = 60.0, process: subprocess.Popen[bytes] | None = None) -> None:

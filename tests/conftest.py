@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,16 +21,12 @@ import httpx
 import psutil
 import pytest
 
+from app.ports import free_port
+
 API_KEY = "sk-maze-test-0123456789"
 SERVED_MODEL = "maze-tiny"
 #: vLLM's cold start is ~30-80 s here, several minutes on a loaded 2-core machine.
 STACK_START_DEADLINE_S = 900.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

@@ -6,7 +6,6 @@ They prove the process handling without a 30-90 s vLLM start: a server that spaw
 
 from __future__ import annotations
 
-import socket
 import stat
 import sys
 import textwrap
@@ -111,10 +110,3 @@ def write_script(directory: Path, name: str, body: str) -> Path:
     path.write_text(f"#!{sys.executable}\n{body}")
     path.chmod(path.stat().st_mode | stat.S_IXUSR)
     return path
-
-
-def free_port() -> int:
-    """A port that was free a moment ago (the kernel picks it)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

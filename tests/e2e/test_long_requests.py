@@ -17,7 +17,9 @@ import httpx
 import openai
 import pytest
 
-from ..conftest import Stack, free_port
+from app.ports import free_port
+
+from ..conftest import Stack
 from .grammar_match import ARITH, assert_obeys
 
 
