@@ -22,7 +22,6 @@ import shlex
 import subprocess
 import sys
 import threading
-import time
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -394,21 +393,25 @@ def serve_argv(profile: Profile, python: str = sys.executable) -> list[str]:
 
 def wait_for_vllm(upstream_url: str, process: subprocess.Popen[bytes], deadline_s: float, poll_s: float = 2.0) -> float:
     """Block until vLLM's /health answers 200; raise if `app serve` exits first or the deadline passes."""
-    import httpx  # in the image via pyproject's dependencies; imported here so deploying needs only modal
+    # In the image (client ships with it, httpx via pyproject's dependencies); imported here so
+    # deploying needs only modal.
+    import httpx
 
-    started = time.monotonic()
-    while True:
+    from client._ready import Poll
+
+    def healthy() -> bool:
         code = process.poll()
         if code is not None:
             raise RuntimeError(f"`python -m app serve` exited with code {code} before vLLM was ready (log above)")
         try:
-            if httpx.get(f"{upstream_url}/health", timeout=5).status_code == 200:
-                return time.monotonic() - started
+            return httpx.get(f"{upstream_url}/health", timeout=5).status_code == 200
         except httpx.HTTPError:
-            pass
-        if time.monotonic() - started > deadline_s:
-            raise RuntimeError(f"vLLM was not healthy within {deadline_s:.0f} s (log above)")
-        time.sleep(poll_s)
+            return False
+
+    def timed_out(elapsed: float, last: bool) -> RuntimeError:
+        return RuntimeError(f"vLLM was not healthy within {deadline_s:.0f} s (log above)")
+
+    return Poll(lambda ok: ok, deadline_s, poll_s, timed_out).run(healthy)
 
 
 class Committable(Protocol):

@@ -6,6 +6,7 @@ laptop without httpx, psutil, uvicorn or torch installed. Import the rest from t
     app.process      VllmProcess (start / wait_ready / stop the vLLM process group)
     app.supervisor   serve(ServeConfig) - gateway + supervised vLLM, what `python -m app serve` runs
     app.tiny_model   build_tiny_model(dir) - tiny random Qwen2 for CPU tests (needs torch)
+    app.settings     AppSettings - what `python -m app` reads from the environment (MAZE_*)
     app.cli          python -m app
 """
 

@@ -8,8 +8,9 @@
 Exit codes: 0 done (or stopped by a signal), 1 vLLM/gateway failure, 2 bad input (unknown profile,
 missing model, port in use), printed as one line without a traceback, 130 Ctrl-C before serving.
 
-Adding a subcommand: write `_add_demo(subparsers)` that creates its parser
-and calls `set_defaults(run=function_taking_args_returning_exit_code)`, then list it in SUBCOMMANDS.
+Adding a subcommand: write `_add_demo(subparsers, settings)` that creates its parser (its defaults
+from `settings`) and calls `set_defaults(run=function_taking_args_returning_exit_code)`, then list it
+in SUBCOMMANDS. The environment is read once, into `AppSettings`, which commands find as `args.settings`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -26,7 +26,8 @@ from typing import NoReturn
 
 from app.errors import AppError, ConfigError, ModelNotFoundError
 from app.ports import ensure_port_free
-from app.profiles import DEFAULT_PROFILE, Profile, get_profile
+from app.profiles import Profile, get_profile
+from app.settings import AppSettings
 
 logger = logging.getLogger("app")
 
@@ -47,7 +48,7 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def _add_serve(subparsers: argparse._SubParsersAction[_Parser]) -> None:
+def _add_serve(subparsers: argparse._SubParsersAction[_Parser], settings: AppSettings) -> None:
     p = subparsers.add_parser("serve", help="run the gateway with a supervised vLLM behind it")
     p.add_argument(
         "--model",
@@ -56,7 +57,7 @@ def _add_serve(subparsers: argparse._SubParsersAction[_Parser]) -> None:
     )
     p.add_argument(
         "--profile",
-        default=os.environ.get("MAZE_PROFILE", DEFAULT_PROFILE),
+        default=settings.profile,
         help="hardware/model profile (default: $MAZE_PROFILE or %(default)s)",
     )
     p.add_argument("--host", default="127.0.0.1", help="gateway address (default: %(default)s)")
@@ -66,14 +67,14 @@ def _add_serve(subparsers: argparse._SubParsersAction[_Parser]) -> None:
     )
     p.add_argument(
         "--served-model-name",
-        default=os.environ.get("MAZE_SERVED_MODEL_NAME"),
+        default=settings.served_model_name,
         help="model name clients send (default: $MAZE_SERVED_MODEL_NAME, else the HF id, "
         f"or {TINY_MODEL_SERVED_NAME!r} for the tiny model)",
     )
     p.add_argument(
         "--log-dir",
         type=Path,
-        default=os.environ.get("MAZE_LOG_DIR"),
+        default=settings.log_dir,
         help="write vLLM's output to DIR/vllm.log instead of the terminal",
     )
     p.add_argument(
@@ -87,31 +88,34 @@ def _add_serve(subparsers: argparse._SubParsersAction[_Parser]) -> None:
     p.set_defaults(run=cmd_serve)
 
 
-def _add_tiny_model(subparsers: argparse._SubParsersAction[_Parser]) -> None:
+def _add_tiny_model(subparsers: argparse._SubParsersAction[_Parser], settings: AppSettings) -> None:
     p = subparsers.add_parser("tiny-model", help="build the tiny random Qwen2 model into DIR")
     p.add_argument("dir", type=Path, help="output directory (reused if already complete)")
     p.set_defaults(run=cmd_tiny_model)
 
 
-def _add_demo(subparsers: argparse._SubParsersAction[_Parser]) -> None:
+def _add_demo(subparsers: argparse._SubParsersAction[_Parser], settings: AppSettings) -> None:
     from app.demo import add_parser
 
     add_parser(subparsers)
 
 
-SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction[_Parser]], None], ...] = (
+SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction[_Parser], AppSettings], None], ...] = (
     _add_serve,
     _add_tiny_model,
     _add_demo,
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The `python -m app` parser with every subcommand in SUBCOMMANDS."""
+def build_parser(settings: AppSettings | None = None) -> argparse.ArgumentParser:
+    """The `python -m app` parser with every subcommand in SUBCOMMANDS; `settings` (else the environment,
+    read now) gives the defaults, and every command finds it as `args.settings`."""
+    settings = settings or AppSettings()
     parser = _Parser(prog="python -m app", description="maze-inference: gateway + vLLM")
+    parser.set_defaults(settings=settings)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
     for add in SUBCOMMANDS:
-        add(subparsers)
+        add(subparsers, settings)
     return parser
 
 
@@ -140,7 +144,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     profile = get_profile(args.profile)
     ensure_port_free(args.host, args.port)
     ensure_port_free("127.0.0.1", args.upstream_port)
-    model, default_name = resolve_model(args.model, profile)
+    model, default_name = resolve_model(args.model, profile, args.settings.tiny_model_dir)
     config = ServeConfig(
         profile=profile,
         model=model,
@@ -167,20 +171,20 @@ def cmd_tiny_model(args: argparse.Namespace) -> int:
     return 0
 
 
-def resolve_model(model: str | None, profile: Profile) -> tuple[str, str | None]:
+def resolve_model(model: str | None, profile: Profile, tiny_model_dir: Path | None = None) -> tuple[str, str | None]:
     """Turn --model (or its absence) into (what vLLM loads, default served name).
 
     Without --model: the profile's HF id, else (profiles with no model, i.e. cpu-tiny) the tiny
-    model in the cache, built on first use. With --model: an existing directory holding a
-    config.json, or something shaped like an HF id; anything else is a typo and fails now rather
-    than after vLLM has spent 20 s importing.
+    model in `tiny_model_dir` (default: the settings' cache), built on first use. With --model: an
+    existing directory holding a config.json, or something shaped like an HF id; anything else is a
+    typo and fails now rather than after vLLM has spent 20 s importing.
     """
     if model is None:
         if profile.model is not None:
             return profile.model, None
         from app.tiny_model import build_tiny_model, default_tiny_model_dir, is_complete
 
-        target = default_tiny_model_dir()
+        target = tiny_model_dir or default_tiny_model_dir()
         if not is_complete(target):
             logger.info("building the tiny model in %s (first run only)", target)
         return str(build_tiny_model(target)), TINY_MODEL_SERVED_NAME

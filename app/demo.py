@@ -12,26 +12,20 @@ import argparse
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+from app.ports import free_port
 from app.profiles import get_profile
 from app.smoke import run_smoke
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Start the stack, run the smoke test against it, stop the stack; 0 only if every output obeys."""
     key = "demo-" + secrets.token_hex(8)
-    port, upstream_port = _free_port(), _free_port()
+    port, upstream_port = free_port(), free_port()
     log_dir = Path(tempfile.mkdtemp(prefix="maze-demo-"))
     argv = [sys.executable, "-m", "app", "serve", "--port", str(port), "--upstream-port", str(upstream_port),
             "--log-dir", str(log_dir)]  # fmt: skip

@@ -1,4 +1,5 @@
-"""Port checks done before anything starts, so "address in use" is one clear line, not a vLLM log."""
+"""Ports: checks done before anything starts, so "address in use" is one clear line, not a vLLM log, and
+the free port every local run (demo, tests, benchmarks) picks for its servers."""
 
 from __future__ import annotations
 
@@ -25,3 +26,10 @@ def ensure_port_free(host: str, port: int) -> None:
             sock.bind(address)
         except OSError as exc:
             raise PortInUseError(f"port {port} on {host} is not available: {exc.strerror}") from None
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port on `host` that was free a moment ago (the kernel picks it; another process may take it first)."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])

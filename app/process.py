@@ -31,6 +31,7 @@ import httpx
 import psutil
 
 from app.errors import VllmStartError
+from client._ready import Poll, every
 
 #: How many log lines a VllmStartError shows: enough for a Python traceback, short enough to read.
 LOG_TAIL_LINES = 40
@@ -140,26 +141,22 @@ class VllmProcess:
         """
         if self._popen is None:
             raise RuntimeError("wait_ready() before start()")
-        started = time.monotonic()
-        next_progress = started + progress_every_s
+
+        def report(elapsed: float, state: str) -> None:
+            if progress is not None:
+                progress(f"waiting for vLLM on {_origin(url)} ({elapsed:.0f} s, {state})")
+
+        def timed_out(elapsed: float, state: str) -> VllmStartError:
+            return self._start_error(f"vLLM did not become healthy at {url} within {deadline_s:.0f} s ({state})")
+
+        poll = Poll(
+            lambda state: state == "ready", deadline_s, poll_interval_s, timed_out, every(progress_every_s, report)
+        )
         # Short timeout: vLLM binds its port before the engine is up, so during loading a
         # connection is accepted and then not answered; that means "loading", not "dead".
         timeout = httpx.Timeout(max(poll_interval_s, 0.5))
         async with httpx.AsyncClient(timeout=timeout, trust_env=False) as client:
-            while True:
-                code = self.poll()
-                if code is not None:
-                    raise self._start_error(f"vLLM exited with code {code} before it became healthy")
-                state = await _probe(client, url)
-                elapsed = time.monotonic() - started
-                if state == "ready":
-                    return elapsed
-                if elapsed > deadline_s:
-                    raise self._start_error(f"vLLM did not become healthy at {url} within {deadline_s:.0f} s ({state})")
-                if progress is not None and time.monotonic() >= next_progress:
-                    progress(f"waiting for vLLM on {_origin(url)} ({elapsed:.0f} s, {state})")
-                    next_progress += progress_every_s
-                await asyncio.sleep(poll_interval_s)
+            return await poll.arun(lambda: self._health(client, url))
 
     def stop(self, grace_s: float = 10.0) -> int | None:
         """SIGTERM the whole group, wait up to `grace_s`, then SIGKILL whatever is left.
@@ -258,6 +255,13 @@ class VllmProcess:
             if time.monotonic() >= deadline:
                 return False
             time.sleep(0.05)
+
+    async def _health(self, client: httpx.AsyncClient, url: str) -> str:
+        """One health check while starting; a child that has exited ends the wait with its log tail."""
+        code = self.poll()
+        if code is not None:
+            raise self._start_error(f"vLLM exited with code {code} before it became healthy")
+        return await _probe(client, url)
 
     def _start_error(self, message: str) -> VllmStartError:
         tail = self.log_tail()

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import httpx
 
 import grammars
+from client._ready import Poll, every
 
 #: Prompts that ask for something each grammar can express; other grammars get a generic one.
 PROMPTS: dict[str, str] = {
@@ -77,24 +78,22 @@ def wait_ready(
     requests held longer than 150 s with a 303 to a URL that keeps waiting.
     """
     http = client or httpx.Client(timeout=httpx.Timeout(60.0, connect=10.0), follow_redirects=True)
-    started = time.monotonic()
-    last_report = started
+    url = f"{base_url.rstrip('/')}/ready"
+
+    def report(elapsed: float, reason: str | None) -> None:
+        progress(f"  waiting for {base_url}/ready: {elapsed:.0f} s ({reason})")
+
+    def timed_out(elapsed: float, reason: str | None) -> SmokeError:
+        return SmokeError(f"{base_url} was not ready within {deadline_s:.0f} s (last: {reason})")
+
+    poll = Poll(lambda reason: reason is None, deadline_s, poll_s, timed_out, every(progress_every_s, report))
     try:
-        while True:
-            reason = _probe(http, f"{base_url.rstrip('/')}/ready", api_key)
-            elapsed = time.monotonic() - started
-            if reason is None:
-                progress(f"ready after {elapsed:.0f} s")
-                return elapsed
-            if elapsed >= deadline_s:
-                raise SmokeError(f"{base_url} was not ready within {deadline_s:.0f} s (last: {reason})")
-            if time.monotonic() - last_report >= progress_every_s:
-                last_report = time.monotonic()
-                progress(f"  waiting for {base_url}/ready: {elapsed:.0f} s ({reason})")
-            time.sleep(poll_s)
+        elapsed = poll.run(lambda: _probe(http, url, api_key))
     finally:
         if client is None:
             http.close()
+    progress(f"ready after {elapsed:.0f} s")
+    return elapsed
 
 
 def _probe(http: httpx.Client, url: str, api_key: str) -> str | None:

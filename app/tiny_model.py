@@ -16,6 +16,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from app.settings import AppSettings
+
 #: Bump when anything below changes the files, so existing caches are rebuilt instead of reused.
 TINY_MODEL_VERSION = 1
 
@@ -44,14 +46,12 @@ ARCHITECTURE: dict[str, Any] = {
 
 
 def default_tiny_model_dir() -> Path:
-    """`$MAZE_CACHE_DIR/tiny-model`, else `~/.cache/maze-inference/tiny-model`.
+    """`$MAZE_CACHE_DIR/tiny-model`, else `~/.cache/maze-inference/tiny-model` (`AppSettings.tiny_model_dir`).
 
     A per-user cache rather than a temp dir: the model is deterministic, so every run and every test
     session can reuse one copy instead of paying the build again.
     """
-    root = os.environ.get("MAZE_CACHE_DIR")
-    base = Path(root) if root else Path.home() / ".cache" / "maze-inference"
-    return base / "tiny-model"
+    return AppSettings().tiny_model_dir
 
 
 def is_complete(model_dir: Path) -> bool:

@@ -6,10 +6,8 @@ import datetime as dt
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,27 +81,31 @@ def md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_http(url: str, deadline_s: float, process: subprocess.Popen[bytes] | None = None) -> None:
-    """Poll ``url`` until it answers 200; fail early if ``process`` exits."""
+def wait_http(
+    url: str,
+    deadline_s: float,
+    process: subprocess.Popen[bytes] | None = None,
+    *,
+    headers: dict[str, str] | None = None,
+    interval_s: float = 0.2,
+) -> float:
+    """Poll ``url`` until it answers 200 and return the seconds it took; fail early if ``process`` exits."""
     import httpx
 
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
+    from client._ready import Poll
+
+    def answers() -> bool:
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"process for {url} exited with {process.returncode}")
         try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
+            return httpx.get(url, headers=headers, timeout=2).status_code == 200
         except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"{url} did not answer 200 within {deadline_s:.0f} s")
+            return False
+
+    def timed_out(elapsed: float, last: bool) -> TimeoutError:
+        return TimeoutError(f"{url} did not answer 200 within {deadline_s:.0f} s")
+
+    return Poll(lambda ok: ok, deadline_s, interval_s, timed_out).run(answers)
 
 
 def pinned(argv: list[str], core: int | None) -> list[str]:

@@ -32,8 +32,9 @@ from typing import Any
 import httpx
 
 import grammars
+from app.ports import free_port
 
-from .common import Child, free_port, machine, machine_line, md_table, python, start, wait_http, write_result
+from .common import Child, machine, machine_line, md_table, python, start, wait_http, write_result
 
 
 @dataclass(frozen=True)
@@ -326,15 +327,4 @@ def with_local_stack(
 
 def _wait_ready(base_url: str, key: str, deadline_s: float, stack: Child) -> None:
     wait_http(f"{base_url}/health", 120, stack.process)
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        if stack.process.poll() is not None:
-            raise RuntimeError(f"app serve exited with {stack.process.returncode}")
-        try:
-            ready = httpx.get(f"{base_url}/ready", headers={"Authorization": f"Bearer {key}"}, timeout=5)
-            if ready.status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(1)
-    raise TimeoutError(f"app serve not ready after {deadline_s:.0f} s")
+    wait_http(f"{base_url}/ready", deadline_s, stack.process, headers={"Authorization": f"Bearer {key}"}, interval_s=1)

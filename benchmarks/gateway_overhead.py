@@ -30,10 +30,11 @@ from typing import Any
 
 import uvloop
 
+from app.ports import free_port
+
 from . import litellm_ref, loadgen
 from .common import (
     Child,
-    free_port,
     machine,
     machine_line,
     md_table,

@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,7 +35,10 @@ from typing import Any
 import httpx
 import psutil
 
+from app.ports import free_port
 from app.vllm_argv import VLLM_KEEPALIVE_SECONDS
+
+from .common import wait_http
 
 Scope = dict[str, Any]
 MODEL = "fake-model"
@@ -145,24 +147,6 @@ def serve_fake(port: int, keepalive_s: float = VLLM_KEEPALIVE_SECONDS) -> None:
 # --- processes ---------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_http(url: str, deadline_s: float = 60.0, process: subprocess.Popen[bytes] | None = None) -> None:
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"process exited with {process.returncode} before {url} answered")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer within {deadline_s:.0f} s")
-
-
 @dataclass
 class Pair:
     """A fake upstream and a gateway in front of it, each its own process."""
@@ -223,8 +207,8 @@ def gateway_pair(
         )
     pair = Pair(f"http://127.0.0.1:{gateway_port}", f"http://127.0.0.1:{upstream_port}", gateway, upstream, log_path)
     try:
-        wait_http(f"{pair.upstream_url}/health", process=upstream)
-        wait_http(f"{pair.gateway_url}/health", process=gateway)
+        wait_http(f"{pair.upstream_url}/health", 60, upstream, interval_s=0.1)
+        wait_http(f"{pair.gateway_url}/health", 60, gateway, interval_s=0.1)
         yield pair
     finally:
         for process in (gateway, upstream):

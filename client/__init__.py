@@ -5,7 +5,7 @@
     maze.wait_for_ready(progress=print)       # rides out a cold start
     code = maze.generate("Reverse a list.", language="python", max_tokens=256)
 
-Only openai, httpx and the standard library are imported: nothing from the server side.
+Only openai, httpx, tenacity and the standard library are imported: nothing from the server side.
 """
 
 from ._client import AsyncMazeClient, MazeClient

@@ -8,7 +8,6 @@ output file is opened. Then the cold start is waited out, then the generation is
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from typing import Any, TextIO
@@ -32,9 +31,9 @@ from ._stream import TextStream
 
 
 def resolve_config(args: argparse.Namespace, hint: str = "") -> ClientConfig:
-    """``--endpoint``/``--api-key``, else the environment; the messages name the flags, not Python arguments."""
-    url = args.endpoint or os.environ.get(ENDPOINT_ENV, "")
-    key = args.api_key or os.environ.get(API_KEY_ENV, "")
+    """``--endpoint``/``--api-key`` (their defaults come from the environment, read once by ``cli.build_parser``);
+    the messages name the flags, not Python arguments."""
+    url, key = args.endpoint, args.api_key
     if not url:
         raise CliError(f"no server: pass --endpoint URL or set {ENDPOINT_ENV}{hint}")
     if not key:

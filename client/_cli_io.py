@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -15,7 +14,7 @@ from typing import Any, TextIO
 import httpx
 
 from ._config import ClientConfig
-from ._ready import ReadyPoll
+from ._ready import ReadyWait
 
 NOTICE = "waiting for the server (cold start)…"
 
@@ -99,26 +98,25 @@ def wait_until_ready(config: ClientConfig, timeout: float, notice: ColdStartNoti
     is up; Modal holds the connection open while a container starts), so waiting would only hide a typo.
     A read timeout is Modal holding the request: that one is waited out.
     """
-    url = f"{config.base_url}/ready"
-    poll = ReadyPoll(url, timeout, interval=2.0, progress=notice)
+    wait = ReadyWait(f"{config.base_url}/ready", timeout, interval=2.0, progress=notice)
     headers = {"Authorization": f"Bearer {config.api_key}"}
     ready = False
     try:
         with httpx.Client(timeout=httpx.Timeout(30.0, connect=10.0), follow_redirects=True) as http:
-            while True:
-                try:
-                    response: httpx.Response | None = http.get(url, headers=headers)
-                except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                    raise CliError(f"cannot reach the server at {config.base_url}: {exc}", exit_code=1) from None
-                except httpx.TransportError:
-                    response = None
-                pause = poll.next_sleep(response)
-                if pause is None:
-                    ready = True
-                    return
-                time.sleep(pause)
+            wait.run(lambda: _get_ready(http, wait.url, headers, config.base_url))
+            ready = True
     finally:
         notice.finish(ready)
+
+
+def _get_ready(http: httpx.Client, url: str, headers: dict[str, str], base_url: str) -> httpx.Response | None:
+    """One ``GET /ready``: None while Modal holds the request, ``CliError`` when nobody answers at all."""
+    try:
+        return http.get(url, headers=headers)
+    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        raise CliError(f"cannot reach the server at {base_url}: {exc}", exit_code=1) from None
+    except httpx.TransportError:
+        return None
 
 
 @dataclass

@@ -5,8 +5,6 @@ Both share ``_Base`` (configuration, request building); each adds only its own I
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,7 +12,7 @@ import httpx
 import openai
 
 from ._config import ClientConfig
-from ._ready import Progress, ReadyPoll, aget_ready, get_ready
+from ._ready import Progress, ReadyWait, aget_ready, get_ready
 from ._request import chat_request, completion_text, constraint_body, first_model
 from ._stream import AsyncTextStream, TextStream
 
@@ -39,8 +37,8 @@ class _Base:
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.config.api_key}"}
 
-    def _poll(self, timeout: float, interval: float, progress: Progress | None) -> ReadyPoll:
-        return ReadyPoll(f"{self.config.base_url}/ready", timeout, interval, progress)
+    def _ready_wait(self, timeout: float, interval: float, progress: Progress | None) -> ReadyWait:
+        return ReadyWait(f"{self.config.base_url}/ready", timeout, interval, progress)
 
     @staticmethod
     def _request(
@@ -114,10 +112,9 @@ class MazeClient(_Base):
         Raises ``NotReadyError`` (a ``TimeoutError``) after ``timeout`` seconds and ``openai.AuthenticationError``
         at once on a 401.
         """
-        poll = self._poll(timeout, interval, progress)
+        wait = self._ready_wait(timeout, interval, progress)
         with httpx.Client(timeout=min(10.0, timeout), follow_redirects=True) as http:
-            while (pause := poll.next_sleep(get_ready(http, poll.url, self._headers))) is not None:
-                time.sleep(pause)
+            wait.run(lambda: get_ready(http, wait.url, self._headers))
 
     def close(self) -> None:
         self.openai.close()
@@ -176,10 +173,9 @@ class AsyncMazeClient(_Base):
         self, timeout: float = 900.0, *, interval: float = 2.0, progress: Progress | None = None
     ) -> None:
         """As ``MazeClient.wait_for_ready``, without blocking the event loop."""
-        poll = self._poll(timeout, interval, progress)
+        wait = self._ready_wait(timeout, interval, progress)
         async with httpx.AsyncClient(timeout=min(10.0, timeout), follow_redirects=True) as http:
-            while (pause := poll.next_sleep(await aget_ready(http, poll.url, self._headers))) is not None:
-                await asyncio.sleep(pause)
+            await wait.arun(lambda: aget_ready(http, wait.url, self._headers))
 
     async def close(self) -> None:
         await self.openai.close()

@@ -1,4 +1,7 @@
-"""Where the gateway is and how to reach it: arguments first, then ``MAZE_ENDPOINT_URL`` / ``MAZE_API_KEY``."""
+"""Where the gateway is and how to reach it: arguments first, then ``MAZE_ENDPOINT_URL`` / ``MAZE_API_KEY``.
+
+``ClientSettings`` is the one place the client (library and CLI) reads the environment.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,19 @@ from ._exceptions import ConfigurationError
 
 ENDPOINT_ENV = "MAZE_ENDPOINT_URL"
 API_KEY_ENV = "MAZE_API_KEY"
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """What the environment says about the gateway, read once; "" where a variable is unset."""
+
+    endpoint_url: str = ""
+    api_key: str = ""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ClientSettings:
+        env = os.environ if env is None else env
+        return cls(endpoint_url=env.get(ENDPOINT_ENV, ""), api_key=env.get(API_KEY_ENV, ""))
 
 
 @dataclass(frozen=True)
@@ -37,9 +53,9 @@ class ClientConfig:
         max_retries: int = 2,
         env: Mapping[str, str] | None = None,
     ) -> ClientConfig:
-        env = os.environ if env is None else env
-        url = base_url or env.get(ENDPOINT_ENV, "")
-        key = api_key or env.get(API_KEY_ENV, "")
+        settings = ClientSettings.from_env(env)
+        url = base_url or settings.endpoint_url
+        key = api_key or settings.api_key
         if not url:
             raise ConfigurationError(
                 f"no gateway URL: pass base_url=... or set {ENDPOINT_ENV} (e.g. https://<app>.modal.run, without /v1)"

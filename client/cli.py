@@ -31,7 +31,7 @@ import openai
 
 from ._cli_commands import cmd_check, cmd_generate, cmd_grammars
 from ._cli_io import CliError, one_line
-from ._config import API_KEY_ENV, ENDPOINT_ENV
+from ._config import API_KEY_ENV, ENDPOINT_ENV, ClientSettings
 from ._exceptions import ConfigurationError, ConstraintError, NotReadyError
 
 PROG = "maze-inference"
@@ -44,12 +44,14 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def _add_connection(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--endpoint", help=f"gateway root URL, without /v1 (default: ${ENDPOINT_ENV})")
-    parser.add_argument("--api-key", help=f"API key (default: ${API_KEY_ENV})")
+def _add_connection(parser: argparse.ArgumentParser, settings: ClientSettings) -> None:
+    parser.add_argument(
+        "--endpoint", default=settings.endpoint_url, help=f"gateway root URL, without /v1 (default: ${ENDPOINT_ENV})"
+    )
+    parser.add_argument("--api-key", default=settings.api_key, help=f"API key (default: ${API_KEY_ENV})")
 
 
-def _add_generate(subparsers: argparse._SubParsersAction[_Parser]) -> None:
+def _add_generate(subparsers: argparse._SubParsersAction[_Parser], settings: ClientSettings) -> None:
     p = subparsers.add_parser("generate", help="generate text under a grammar, streamed to stdout")
     p.add_argument("prompt", help="what to ask for ('-' reads it from stdin)")
     constraint = p.add_mutually_exclusive_group()
@@ -69,22 +71,22 @@ def _add_generate(subparsers: argparse._SubParsersAction[_Parser]) -> None:
         metavar="SECONDS",
         help="wait this long for a cold start (/ready answering 503) before giving up (default: %(default).0f)",
     )
-    _add_connection(p)
+    _add_connection(p, settings)
     p.set_defaults(run=cmd_generate)
 
 
-def _add_grammars(subparsers: argparse._SubParsersAction[_Parser]) -> None:
+def _add_grammars(subparsers: argparse._SubParsersAction[_Parser], settings: ClientSettings) -> None:
     p = subparsers.add_parser("grammars", help="list the grammar library (the server's, or --local)")
     p.add_argument(
         "--local",
         action="store_true",
         help="list the library shipped with this package (what `check` uses) instead of asking the server",
     )
-    _add_connection(p)
+    _add_connection(p, settings)
     p.set_defaults(run=cmd_grammars)
 
 
-def _add_check(subparsers: argparse._SubParsersAction[_Parser]) -> None:
+def _add_check(subparsers: argparse._SubParsersAction[_Parser], settings: ClientSettings) -> None:
     p = subparsers.add_parser("check", help="check a file against a grammar locally, with llguidance")
     p.add_argument("file", help="the file to check ('-' reads stdin)")
     grammar = p.add_mutually_exclusive_group(required=True)
@@ -93,18 +95,20 @@ def _add_check(subparsers: argparse._SubParsersAction[_Parser]) -> None:
     p.set_defaults(run=cmd_check)
 
 
-SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction[_Parser]], None], ...] = (
+SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction[_Parser], ClientSettings], None], ...] = (
     _add_generate,
     _add_grammars,
     _add_check,
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(settings: ClientSettings | None = None) -> argparse.ArgumentParser:
+    """The CLI's parser; ``settings`` (else the environment, read now) gives the connection flags' defaults."""
+    settings = settings or ClientSettings.from_env()
     parser = _Parser(prog=PROG, description="Grammar-constrained code generation from a maze-inference gateway.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
     for add in SUBCOMMANDS:
-        add(subparsers)
+        add(subparsers, settings)
     return parser
 
 

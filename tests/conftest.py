@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,20 +17,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import psutil
 import pytest
+
+from app.ports import free_port
+from benchmarks.common import wait_http
 
 API_KEY = "sk-maze-test-0123456789"
 SERVED_MODEL = "maze-tiny"
 #: vLLM's cold start is ~30-80 s here, several minutes on a loaded 2-core machine.
 STACK_START_DEADLINE_S = 900.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -62,17 +57,12 @@ class Stack:
 
     def wait_ready(self, deadline_s: float = STACK_START_DEADLINE_S) -> None:
         """Block until the gateway's /ready says 200 (vLLM answers), or fail with the log tail."""
-        deadline = time.monotonic() + deadline_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"app serve exited with {self.process.returncode}:\n{self.log_tail()}")
-            try:
-                if httpx.get(f"{self.base_url}/ready", headers=self.headers, timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        pytest.fail(f"stack not ready after {deadline_s:.0f} s:\n{self.log_tail()}")
+        try:
+            wait_http(f"{self.base_url}/ready", deadline_s, self.process, headers=self.headers, interval_s=0.5)
+        except RuntimeError:
+            pytest.fail(f"app serve exited with {self.process.returncode}:\n{self.log_tail()}")
+        except TimeoutError:
+            pytest.fail(f"stack not ready after {deadline_s:.0f} s:\n{self.log_tail()}")
 
     def log_tail(self, lines: int = 60) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])

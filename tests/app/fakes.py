@@ -2,15 +2,30 @@
 
 They prove the process handling without a 30-90 s vLLM start: a server that spawns grandchildren
 (like EngineCore/Worker), ignores SIGTERM, crashes after becoming healthy, or never becomes healthy.
+And a GPU profile that is none of the shipped ones, for code that takes any profile.
 """
 
 from __future__ import annotations
 
-import socket
 import stat
 import sys
 import textwrap
 from pathlib import Path
+
+from app.profiles import Profile
+
+#: What a later GPU profile looks like: 32B AWQ on one L40S, with an extra vLLM flag.
+GPU_PROFILE = Profile(
+    name="gpu-test",
+    model="Qwen/Qwen2.5-Coder-32B-Instruct-AWQ",
+    gpu="L40S",
+    quantization="awq_marlin",
+    max_model_len=16384,
+    gpu_memory_utilization=0.92,
+    max_num_seqs=32,
+    extra_args=("--enable-prefix-caching",),
+    description="test",
+)
 
 #: A process tree like vLLM's. argv: PIDFILE MODE
 #:   MODE "stubborn": everyone ignores SIGTERM (stop() must escalate to SIGKILL)
@@ -111,10 +126,3 @@ def write_script(directory: Path, name: str, body: str) -> Path:
     path.write_text(f"#!{sys.executable}\n{body}")
     path.chmod(path.stat().st_mode | stat.S_IXUSR)
     return path
-
-
-def free_port() -> int:
-    """A port that was free a moment ago (the kernel picks it)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

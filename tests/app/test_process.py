@@ -15,8 +15,9 @@ import psutil
 import pytest
 
 from app.errors import VllmStartError
+from app.ports import free_port
 from app.process import VllmProcess
-from tests.app.fakes import FAKE_VLLM_SCRIPT, TREE_SCRIPT, free_port, write_script
+from tests.app.fakes import FAKE_VLLM_SCRIPT, TREE_SCRIPT, write_script
 
 
 def start_tree(tmp_path: Path, mode: str) -> tuple[VllmProcess, list[int]]:

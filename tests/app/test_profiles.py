@@ -8,7 +8,8 @@ import pytest
 
 import app
 from app.errors import UnknownProfileError
-from app.profiles import DEFAULT_PROFILE, PROFILES, Profile, get_profile
+from app.profiles import DEFAULT_PROFILE, PROFILES, get_profile
+from tests.app.fakes import GPU_PROFILE
 
 
 def test_cpu_tiny_is_the_default_and_uses_the_verified_cpu_settings() -> None:
@@ -53,19 +54,8 @@ def test_profile_names_match_their_keys_and_every_profile_builds_an_argv() -> No
 
 
 def test_a_gpu_profile_fits_the_same_shape() -> None:
-    # What a later L40S profile looks like; the env given as a plain dict is frozen too.
-    gpu = Profile(
-        name="l40s-32b-awq",
-        model="Qwen/Qwen2.5-Coder-32B-Instruct-AWQ",
-        gpu="L40S",
-        quantization="awq_marlin",
-        max_model_len=16384,
-        gpu_memory_utilization=0.92,
-        max_num_seqs=32,
-        env={"HF_HUB_ENABLE_HF_TRANSFER": "1"},
-        description="32B AWQ on one L40S",
-        startup_timeout_s=1200,
-    )
+    # A later L40S profile; the env given as a plain dict is frozen too.
+    gpu = dataclasses.replace(GPU_PROFILE, env={"HF_HUB_ENABLE_HF_TRANSFER": "1"}, startup_timeout_s=1200)
     assert not gpu.is_cpu and gpu.launcher == "cli"
     assert dict(gpu.env) == {"HF_HUB_ENABLE_HF_TRANSFER": "1"}
     assert hash(gpu) == hash(dataclasses.replace(gpu))  # usable as a dict key despite the env mapping

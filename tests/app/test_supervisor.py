@@ -20,9 +20,10 @@ import pytest
 import uvicorn
 
 from app.errors import PortInUseError
+from app.ports import free_port
 from app.profiles import CPU_TINY
 from app.supervisor import RestartPolicy, ServeConfig, serve
-from tests.app.fakes import FAKE_VLLM_SCRIPT, free_port, write_script
+from tests.app.fakes import FAKE_VLLM_SCRIPT, write_script
 
 FAST_RESTARTS = RestartPolicy(max_restarts=2, window_s=60, backoff_initial_s=0.05, backoff_max_s=0.1)
 

@@ -10,20 +10,9 @@ from typing import Any
 import pytest
 
 from app.errors import ProfileArgsError
-from app.profiles import CPU_TINY, Profile
+from app.profiles import CPU_TINY
 from app.vllm_argv import MODULE_ENTRYPOINT, build_vllm_argv, vllm_env
-
-GPU = Profile(
-    name="gpu-test",
-    model="Qwen/Qwen2.5-Coder-32B-Instruct-AWQ",
-    gpu="L40S",
-    quantization="awq_marlin",
-    max_model_len=16384,
-    gpu_memory_utilization=0.92,
-    max_num_seqs=32,
-    extra_args=("--enable-prefix-caching",),
-    description="test",
-)
+from tests.app.fakes import GPU_PROFILE as GPU
 
 
 def value_of(argv: list[str], flag: str) -> str:

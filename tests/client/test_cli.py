@@ -20,10 +20,11 @@ import httpx
 import pytest
 
 import grammars
+from app.ports import free_port
 from client import cli
 from client._cli_io import NOTICE
 
-from ..conftest import Stack, free_port
+from ..conftest import Stack
 from ..e2e.grammar_match import ARITH, assert_obeys, json_schema_grammar
 from .conftest import POINT_SCHEMA, SUM
 

@@ -10,9 +10,10 @@ import openai
 import pytest
 
 import grammars
+from app.ports import free_port
 from client import AsyncMazeClient, MazeClient, NotReadyError, TextStream
 
-from ..conftest import Stack, free_port
+from ..conftest import Stack
 from ..e2e.grammar_match import ARITH, assert_obeys, json_schema_grammar
 from .conftest import POINT_SCHEMA, SUM
 

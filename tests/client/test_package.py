@@ -9,10 +9,9 @@ import openai
 import pytest
 
 import client
+from app.ports import free_port
 from client import ClientConfig, ConfigurationError, ConstraintError, MazeClient
 from client._request import constraint_body
-
-from ..conftest import free_port
 
 
 def test_exports_stay_right() -> None:

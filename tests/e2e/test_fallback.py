@@ -24,9 +24,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from app.ports import free_port
 from gateway import Settings, create_app
 
-from ..conftest import Stack, free_port
+from ..conftest import Stack
 from .grammar_match import ARITH, assert_obeys, json_schema_grammar
 from .test_faults import running_requests, wait_until
 

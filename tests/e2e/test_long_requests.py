@@ -17,7 +17,10 @@ import httpx
 import openai
 import pytest
 
-from ..conftest import Stack, free_port
+from app.ports import free_port
+from benchmarks.common import wait_http
+
+from ..conftest import Stack
 from .grammar_match import ARITH, assert_obeys
 
 
@@ -29,15 +32,9 @@ def kept_alive_gateway(stack: Stack) -> Iterator[str]:
     process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base_url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base_url}/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        else:
+        try:
+            wait_http(f"{base_url}/ready", 60, process)
+        except (RuntimeError, TimeoutError):
             pytest.fail("the second gateway did not become ready")
         yield base_url
     finally:
