@@ -5,9 +5,9 @@ that order, which takes under 10 minutes on 2 idle cores (most of it vLLM's star
 ``throughput`` runs only when named: against ``--url`` (a deployment) or the local CPU stack,
 per ``--concurrency`` and ``--languages``, with $/1M tokens from ``--profile``'s price or ``--usd-per-hour``.
 ``plugin`` (6) runs only when named: the CPU stack with the engine plugin off, then on.
-``allocator`` (2, only when named: about 4 minutes on 2 cores) repeats part 2's compile, matcher build
-and mask replay in child processes under glibc's malloc and each of jemalloc and tcmalloc found here
-(``LD_PRELOAD``), and profiles the compile with ``perf`` where it works.
+``allocator`` (2, only when named: 9 minutes on 2 shared cores at a load average of 6) repeats part
+2's compile, matcher build and mask replay in child processes under glibc's malloc and each of
+jemalloc and tcmalloc found here (``LD_PRELOAD``), and profiles the compile with ``perf`` where it works.
 ``--quick`` runs each with tiny counts (the smoke test uses it): the numbers mean nothing then.
 
 ``engine`` (5, only when named: it is a CPU sweep of its own, ``--budget-s`` long, about 4 minutes
