@@ -5,6 +5,9 @@ that order, which takes under 10 minutes on 2 idle cores (most of it vLLM's star
 ``throughput`` runs only when named: against ``--url`` (a deployment) or the local CPU stack,
 per ``--concurrency`` and ``--languages``, with $/1M tokens from ``--profile``'s price or ``--usd-per-hour``.
 ``plugin`` (6) runs only when named: the CPU stack with the engine plugin off, then on.
+``allocator`` (2, only when named: 9 minutes on 2 shared cores at a load average of 6) repeats part
+2's compile, matcher build and mask replay in child processes under glibc's malloc and each of
+jemalloc and tcmalloc found here (``LD_PRELOAD``), and profiles the compile with ``perf`` where it works.
 ``--quick`` runs each with tiny counts (the smoke test uses it): the numbers mean nothing then.
 
 ``engine`` (5, only when named: it is a CPU sweep of its own, ``--budget-s`` long, about 4 minutes
@@ -31,9 +34,10 @@ from typing import Any
 
 from .common import RESULTS_DIR
 
-PARTS = ("gateway", "grammar", "decoding", "ceiling", "engine", "plugin", "throughput")
+PARTS = ("gateway", "grammar", "decoding", "ceiling", "engine", "plugin", "throughput", "allocator")
 #: What runs when no part is named: the engine sweep would add its whole budget, the plugin part
-#: starts two CPU vLLMs (~10 minutes on 2 cores), and throughput measures a deployment.
+#: starts two CPU vLLMs (~10 minutes on 2 cores), throughput measures a deployment, and the allocator
+#: comparison repeats part 2 three times over.
 DEFAULT_PARTS = PARTS[:4]
 
 
@@ -76,6 +80,11 @@ def main(argv: list[str] | None = None) -> int:
 
         log("grammar engine:")
         grammar_engine.run(grammar_engine.QUICK if args.quick else grammar_engine.Config(), args.out, log)
+    if "allocator" in parts:
+        from . import allocator
+
+        log("allocators:")
+        allocator.run(allocator.QUICK if args.quick else allocator.Config(), args.out, log)
     if "decoding" in parts:
         from . import decoding
 

@@ -209,7 +209,8 @@ def cost_notes() -> str:
     seed_hours = SEED_USD_PER_DAY_1000_GENERATIONS / 1.20
     return (
         f"Ceiling arithmetic x {EFFICIENCY} (the lowest fraction of the bandwidth ceiling measured on an H100: "
-        f"0.78 at one stream, 0.61 at 64), contexts of {CONTEXT_TOKENS} tokens, list prices: GPU plus the CPU "
+        "0.78 at one stream, 0.61 at 64; one-off runs of ../shared/gpu-rig, commands in its README), "
+        f"contexts of {CONTEXT_TOKENS} tokens, list prices: GPU plus the CPU "
         "cores and memory the container reserves. GPU busy time only: a scale-to-zero deployment also pays "
         "each cold start and the idle scale-down window. The seed plan estimated "
         f"${SEED_USD_PER_DAY_1000_GENERATIONS:.2f} a day for 1,000 generations, {seed_hours:.1f} GPU-hours of "

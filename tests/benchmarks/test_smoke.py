@@ -17,7 +17,7 @@ import torch
 
 import grammars
 from app.profiles import PROFILES
-from benchmarks import decoding, engine_step, gateway_overhead, gpu_ceiling, grammar_engine, plugin_cpu
+from benchmarks import allocator, decoding, engine_step, gateway_overhead, gpu_ceiling, grammar_engine, plugin_cpu
 from benchmarks.plot import gateway_plot
 from tests.conftest import Stack
 
@@ -63,15 +63,44 @@ def test_grammar_engine(tmp_path: Path) -> None:
         assert set(result["compile"]) == {
             "lark_to_llguidance_ms",
             "validate_ms",
+            "compile_median_ms",
             "compile_min_ms",
             "compile_max_ms",
             "matcher_build_ms",
             "first_mask_ms",
         }
         assert result["compile"]["compile_max_ms"] >= result["compile"]["validate_ms"]
-        assert result["compile"]["compile_min_ms"] <= result["compile"]["compile_max_ms"]
+        assert result["compile"]["compile_min_ms"] <= result["compile"]["compile_median_ms"]
+        assert result["compile"]["compile_median_ms"] <= result["compile"]["compile_max_ms"]
         assert set(result["gateway_validation"]) == {"cold_ms", "cached_p50_us", "cached_p99_us"}
     assert data["grammars"]["python"]["mask"]["n"] > 0
+
+
+def test_allocator(tmp_path: Path) -> None:
+    data = allocator.run(allocator.QUICK, tmp_path, log=lambda _line: None)
+    assert _read(tmp_path, "allocator")["benchmark"] == "allocator"
+    found, missing = allocator.available()
+    assert set(data["missing"]) == set(missing)
+    for by_allocator in data["grammars"].values():
+        # Every allocator found ran (the part checks that each child had its library mapped).
+        assert set(by_allocator) == set(found)
+        for result in by_allocator.values():
+            assert len(result["rounds"]) == allocator.QUICK.rounds
+            assert result["compile_fresh_ms"] > 0 and result["matcher_build_ms"] > 0
+            assert all(r["replay_tokens"] > 0 for r in result["rounds"])
+    assert bool(data["perf"]["note"]) != bool(data["perf"]["malloc_share_pct"])
+
+
+def test_malloc_share_sums_glibc_allocator_symbols() -> None:
+    report = """# Overhead  Shared Object  Symbol
+     5.98%  libc.so.6             [.] _int_free
+     5.33%  libc.so.6             [.] _int_malloc
+     3.56%  libc.so.6             [.] __memmove_avx_unaligned_erms
+     2.42%  libc.so.6             [.] unlink_chunk.constprop.0
+     1.70%  libc.so.6             [.] cfree@GLIBC_2.2.5
+     2.09%  libpython3.11.so.1.0  [.] _PyObject_Malloc
+"""
+    assert allocator.malloc_share(report) == 15.4
 
 
 def test_engine_step(tmp_path: Path) -> None:
