@@ -5,6 +5,8 @@ that order, which takes under 10 minutes on 2 idle cores (most of it vLLM's star
 ``throughput`` runs only when named: against ``--url`` (a deployment) or the local CPU stack,
 per ``--concurrency`` and ``--languages``, with $/1M tokens from ``--profile``'s price or ``--usd-per-hour``.
 ``plugin`` (6) runs only when named: the CPU stack with the engine plugin off, then on.
+``masks`` (8) runs only when named (a few minutes): per grammar, where mask time goes along real
+files, at lexeme boundaries or inside lexemes; ``--grammars`` narrows it; results in ``masks.md/json``.
 ``--quick`` runs each with tiny counts (the smoke test uses it): the numbers mean nothing then.
 
 ``engine`` (5, only when named: it is a CPU sweep of its own, ``--budget-s`` long, about 4 minutes
@@ -31,9 +33,10 @@ from typing import Any
 
 from .common import RESULTS_DIR
 
-PARTS = ("gateway", "grammar", "decoding", "ceiling", "engine", "plugin", "throughput")
+PARTS = ("gateway", "grammar", "decoding", "ceiling", "engine", "plugin", "masks", "throughput")
 #: What runs when no part is named: the engine sweep would add its whole budget, the plugin part
-#: starts two CPU vLLMs (~10 minutes on 2 cores), and throughput measures a deployment.
+#: starts two CPU vLLMs (~10 minutes on 2 cores), masks replays files for minutes, and throughput
+#: measures a deployment.
 DEFAULT_PARTS = PARTS[:4]
 
 
@@ -92,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
 
         log("engine plugin on the CPU vLLM, off vs on:")
         plugin_cpu.run(plugin_cpu.QUICK if args.quick else plugin_cpu.Config(), args.out, log)
+    if "masks" in parts:
+        _masks(args, log)
     if "throughput" in parts:
         from . import throughput
 
@@ -101,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _engine_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("engine part")
+    group = parser.add_argument_group("engine part (--grammars, --tokenizer and --note apply to masks too)")
     group.add_argument("--files", type=Path, help="replay token streams exported here, not grammars.corpus")
     group.add_argument("--export-files", type=Path, metavar="DIR", help="write the token streams into DIR and stop")
     group.add_argument("--tokenizer", type=Path, metavar="DIR", help="the Qwen tokenizer (default: app/tokenizer)")
@@ -137,6 +142,19 @@ def _engine(args: argparse.Namespace, log: Callable[[str], None]) -> bool:
     log("engine step:")
     engine_step.run(config, args.out, log, files=args.files, tokenizer_dir=args.tokenizer, note=args.note)
     return True
+
+
+def _masks(args: argparse.Namespace, log: Callable[[str], None]) -> None:
+    """Run the masks part: all library grammars, or those ``--grammars`` names."""
+    from dataclasses import replace
+
+    from . import masks
+
+    log("where mask time goes:")
+    config = masks.QUICK if args.quick else masks.Config()
+    if args.grammars:
+        config = replace(config, grammars=tuple(args.grammars))
+    masks.run(config, args.out, log, tokenizer_dir=args.tokenizer, note=args.note)
 
 
 def _throughput_config(args: argparse.Namespace, throughput: Any) -> Any:
