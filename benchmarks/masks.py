@@ -42,7 +42,6 @@ from typing import Any
 
 import llguidance
 import llguidance.torch as llguidance_torch
-import torch
 
 import grammars
 
@@ -122,9 +121,6 @@ def context_of(previous: bytes, words: frozenset[str]) -> str:
 
 # ------------------------------------------------------------------------------------------ replay
 
-#: Set bits per byte value: the number of allowed tokens in a bitmask, without numpy.
-_POPCOUNT = torch.tensor([bin(i).count("1") for i in range(256)], dtype=torch.int64)
-
 
 def _step_stats(progress: str) -> dict[str, int]:
     """llguidance's statistics of the step an ``LLInterpreter.compute_mask`` just took."""
@@ -160,6 +156,8 @@ def replay(
         wall, cpu = time.perf_counter() - wall0, time.thread_time() - cpu0
         _mask, progress = probe.compute_mask()
         stats = _step_stats(progress)
+        # As one Python int: torch's own ops here cost milliseconds a step on loaded cores.
+        allowed = int.from_bytes(bitmask.numpy().tobytes(), "little")
         masks.append(
             Mask(
                 cpu_s=cpu,
@@ -167,12 +165,12 @@ def replay(
                 kind=kind_of(stats),
                 nodes_walked=stats.get("trie_nodes_walked", 0),
                 items=stats.get("all_items", 0),
-                allowed=int(_POPCOUNT[bitmask.view(torch.uint8).long()].sum()),
+                allowed=allowed.bit_count(),
                 context=context_of(previous, words),
                 after_whitespace=bool(previous) and not previous.strip(),
             )
         )
-        if matcher.is_error() or not int(bitmask[0, token // 32]) >> (token % 32) & 1:
+        if matcher.is_error() or not allowed >> token & 1:
             return Replay(masks, clean=False)
         if token != tokenizer.eos_token:
             matcher.consume_token(token)
