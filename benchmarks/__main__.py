@@ -8,6 +8,8 @@ per ``--concurrency`` and ``--languages``, with $/1M tokens from ``--profile``'s
 ``allocator`` (2, only when named: 9 minutes on 2 shared cores at a load average of 6) repeats part
 2's compile, matcher build and mask replay in child processes under glibc's malloc and each of
 jemalloc and tcmalloc found here (``LD_PRELOAD``), and profiles the compile with ``perf`` where it works.
+``masks`` (8) runs only when named (a few minutes): per grammar, where mask time goes along real
+files, at lexeme boundaries or inside lexemes; ``--grammars`` narrows it; results in ``masks.md/json``.
 ``--quick`` runs each with tiny counts (the smoke test uses it): the numbers mean nothing then.
 
 ``engine`` (5, only when named: it is a CPU sweep of its own, ``--budget-s`` long, about 4 minutes
@@ -34,10 +36,10 @@ from typing import Any
 
 from .common import RESULTS_DIR
 
-PARTS = ("gateway", "grammar", "decoding", "ceiling", "engine", "plugin", "throughput", "allocator")
+PARTS = ("gateway", "grammar", "decoding", "ceiling", "engine", "plugin", "masks", "throughput", "allocator")
 #: What runs when no part is named: the engine sweep would add its whole budget, the plugin part
-#: starts two CPU vLLMs (~10 minutes on 2 cores), throughput measures a deployment, and the allocator
-#: comparison repeats part 2 three times over.
+#: starts two CPU vLLMs (~10 minutes on 2 cores), masks replays files for minutes, throughput
+#: measures a deployment, and the allocator comparison repeats part 2 three times over.
 DEFAULT_PARTS = PARTS[:4]
 
 
@@ -101,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
 
         log("engine plugin on the CPU vLLM, off vs on:")
         plugin_cpu.run(plugin_cpu.QUICK if args.quick else plugin_cpu.Config(), args.out, log)
+    if "masks" in parts:
+        _masks(args, log)
     if "throughput" in parts:
         from . import throughput
 
@@ -110,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _engine_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("engine part")
+    group = parser.add_argument_group("engine part (--grammars, --tokenizer and --note apply to masks too)")
     group.add_argument("--files", type=Path, help="replay token streams exported here, not grammar_lab.corpus")
     group.add_argument("--export-files", type=Path, metavar="DIR", help="write the token streams into DIR and stop")
     group.add_argument("--tokenizer", type=Path, metavar="DIR", help="the Qwen tokenizer (default: app/tokenizer)")
@@ -146,6 +150,19 @@ def _engine(args: argparse.Namespace, log: Callable[[str], None]) -> bool:
     log("engine step:")
     engine_step.run(config, args.out, log, files=args.files, tokenizer_dir=args.tokenizer, note=args.note)
     return True
+
+
+def _masks(args: argparse.Namespace, log: Callable[[str], None]) -> None:
+    """Run the masks part: all library grammars, or those ``--grammars`` names."""
+    from dataclasses import replace
+
+    from . import masks
+
+    log("where mask time goes:")
+    config = masks.QUICK if args.quick else masks.Config()
+    if args.grammars:
+        config = replace(config, grammars=tuple(args.grammars))
+    masks.run(config, args.out, log, tokenizer_dir=args.tokenizer, note=args.note)
 
 
 def _throughput_config(args: argparse.Namespace, throughput: Any) -> Any:

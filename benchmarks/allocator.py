@@ -114,7 +114,7 @@ def child(config: Config, names: Sequence[str]) -> dict[str, Any]:
     for name, text in texts.items():
         lark, validate, _ = compile_seconds(text, config.compile_repeats, CLOCK)
         fresh[name] = statistics.median(a + b for a, b in zip(lark, validate, strict=True)) * 1e3
-    from grammars.check import qwen_tokenizer
+    from grammars.tokenizers import qwen_tokenizer
 
     tokenizer = qwen_tokenizer()
     results: dict[str, Any] = {}
