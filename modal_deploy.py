@@ -169,13 +169,15 @@ def gateway_env(profile: Profile, settings: DeploySettings) -> dict[str, str]:
     """The gateway's batch limits for this profile, consistent with the function timeout.
 
     A batch runs max_num_seqs items at a time (the GPU's batch) at, at worst, the per-stream rate of a
-    full Python-constrained batch with vLLM 0.32's serial masks (`app.sizing`). The batch size cap is
-    how many default-length items (512 tokens) finish inside the deadline at that rate, at most 64;
+    full Python-constrained batch (`app.sizing`), its masks filled on the profile's `mask_threads` by
+    the engine plugin (`app/vllm_plugin`, on by default; with `MAZE_ENGINE_PLUGIN=0` vLLM fills them on
+    one thread and only h100-fp8's 64-sequence batch runs slower than this estimate). The batch size cap
+    is how many default-length items (512 tokens) finish inside the deadline at that rate, at most 64;
     a longer batch is refused up front by the gateway (400 batch_too_slow).
     """
     sized = size(profile)
     seqs = sized.max_num_seqs
-    per_item = sized.constrained_batch_tok_s(threads=1) / seqs
+    per_item = sized.constrained_batch_tok_s(threads=profile.mask_threads) / seqs
     deadline = settings.timeout - BATCH_DEADLINE_MARGIN_S
     waves = int(deadline * per_item // WORKLOAD.completion_tokens)
     return {

@@ -20,7 +20,7 @@ import pytest
 import modal_deploy
 from app.cli import build_parser, resolve_model
 from app.profiles import PROFILES, Profile, get_profile
-from app.sizing import WORKLOAD, host_cpu, host_memory_gib
+from app.sizing import WORKLOAD, host_cpu, host_memory_gib, size
 from app.vllm_argv import build_vllm_argv
 from gateway.settings import Settings
 from modal_deploy import DeploySettings, concurrency_options, function_options, serve_argv, web_server_options
@@ -251,6 +251,11 @@ def test_batch_limits_fit_the_function_timeout(profile: Profile) -> None:
     estimate = waves * gateway.default_max_tokens / gateway.batch_tokens_per_second
     assert estimate <= gateway.batch_deadline_seconds
     assert 1 <= gateway.max_batch_size <= 64
+    # The rate is the one with the engine plugin's mask threads, the deployment's default.
+    sized = size(profile)
+    assert gateway.batch_tokens_per_second == pytest.approx(
+        sized.constrained_batch_tok_s(profile.mask_threads) / sized.max_num_seqs, abs=0.05
+    )
     # A shorter timeout shrinks the batch cap with it.
     short = modal_deploy.gateway_env(profile, DeploySettings(timeout=120))
     assert int(short["MAZE_MAX_BATCH_SIZE"]) <= gateway.max_batch_size
