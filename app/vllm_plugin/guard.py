@@ -42,6 +42,9 @@ PATCH_POINTS: tuple[tuple[str, str], ...] = (
     ("vllm.v1.structured_output.backend_guidance", "GuidanceBackend.compile_grammar"),
     ("vllm.v1.structured_output.backend_guidance", "GuidanceGrammar"),
     ("vllm.v1.structured_output.backend_guidance", "serialize_guidance_grammar"),
+    ("vllm.v1.structured_output.backend_guidance", "validate_guidance_grammar"),
+    ("vllm.v1.structured_output.request", "get_structured_output_key"),
+    ("vllm.sampling_params", "SamplingParams._validate_structured_outputs"),
 )
 
 #: Reviewed versions -> fingerprint of each patch point (see `fingerprint`).
@@ -58,6 +61,9 @@ REVIEWED: Mapping[str, Mapping[str, str]] = MappingProxyType(
                 "vllm.v1.structured_output.backend_guidance:GuidanceBackend.compile_grammar": "1a1eae65aa5e55f1",
                 "vllm.v1.structured_output.backend_guidance:GuidanceGrammar": "afc0edc7d4a348e4",
                 "vllm.v1.structured_output.backend_guidance:serialize_guidance_grammar": "67aeb016e3c63c8f",
+                "vllm.v1.structured_output.backend_guidance:validate_guidance_grammar": "268dbdcc6c0e6e04",
+                "vllm.v1.structured_output.request:get_structured_output_key": "33b6bada7d4cfa45",
+                "vllm.sampling_params:SamplingParams._validate_structured_outputs": "5698d31689cfbde5",
             }
         ),
         "0.25.0": MappingProxyType(
@@ -71,6 +77,9 @@ REVIEWED: Mapping[str, Mapping[str, str]] = MappingProxyType(
                 "vllm.v1.structured_output.backend_guidance:GuidanceBackend.compile_grammar": "dd0734b9c03f5fc6",
                 "vllm.v1.structured_output.backend_guidance:GuidanceGrammar": "f42ac7f226f5b4cb",
                 "vllm.v1.structured_output.backend_guidance:serialize_guidance_grammar": "c54b72c8df8106b1",
+                "vllm.v1.structured_output.backend_guidance:validate_guidance_grammar": "2e79742c21a94334",
+                "vllm.v1.structured_output.request:get_structured_output_key": "33b6bada7d4cfa45",
+                "vllm.sampling_params:SamplingParams._validate_structured_outputs": "0a9c1b7b2f0d421b",
             }
         ),
     }

@@ -18,6 +18,9 @@ What changes, and nothing else:
   backend is created at once (vLLM would create it at the first constrained request) and matchers of
   the library grammars are compiled on vLLM's compile pool while the engine waits for traffic.
 - `clear_backend`: also releases the fill executor.
+- `backend_guidance.validate_guidance_grammar` (the API server's check of each request's grammar,
+  which `SamplingParams` looks up in that module at every call): a grammar that passed before, checked
+  without an llguidance tokenizer, passes without being compiled again (`ValidatedGrammars`).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import llguidance
 from app.vllm_plugin.grammar_cache import CompiledGrammarCache
 from app.vllm_plugin.mask_fill import ParallelMaskFiller
 from app.vllm_plugin.settings import EnginePluginSettings
+from app.vllm_plugin.validation_cache import ValidatedGrammars
 
 logger = logging.getLogger("vllm.maze_engine_plugin")
 
@@ -56,6 +60,11 @@ def install(settings: EnginePluginSettings) -> None:
     backend = backend_guidance.GuidanceBackend
     backend.__post_init__ = _wrap_backend_post_init(backend.__post_init__, settings)
     backend.compile_grammar = _cached_compile_grammar(backend_guidance)
+    backend_guidance.validate_guidance_grammar = _cached_validate(
+        backend_guidance.validate_guidance_grammar,
+        backend_guidance.get_structured_output_key,
+        ValidatedGrammars(max_grammars=settings.grammar_cache_entries, max_bytes=settings.grammar_cache_bytes),
+    )
     setattr(manager, _MARK, True)
 
 
@@ -203,3 +212,26 @@ def _cached_compile_grammar(backend_guidance: Any) -> Callable[..., Any]:
         return grammar
 
     return compile_grammar
+
+
+def _cached_validate(
+    original: Callable[..., None], structured_output_key: Callable[[Any], tuple[Any, str]], validated: ValidatedGrammars
+) -> Callable[..., None]:
+    """vLLM's grammar check, skipped for a grammar that passed it before (see `validation_cache`)."""
+
+    @functools.wraps(original)
+    def validate_guidance_grammar(sampling_params: Any, tokenizer: Any = None) -> None:
+        params = sampling_params.structured_outputs
+        if params is None or tokenizer is not None or not validated.enabled:
+            return original(sampling_params, tokenizer)
+        try:
+            key = structured_output_key(params)
+        except Exception:  # no usable constraint: vLLM's own check reports it
+            return original(sampling_params, tokenizer)
+        if validated.passed(key):
+            return None
+        original(sampling_params, tokenizer)
+        validated.remember(key, len(key[1].encode()))
+        return None
+
+    return validate_guidance_grammar
