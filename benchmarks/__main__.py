@@ -30,11 +30,10 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .common import RESULTS_DIR
+from .common import RESULTS_DIR, Log
 
 PARTS = ("gateway", "grammar", "decoding", "ceiling", "engine", "plugin", "masks", "throughput", "allocator")
 #: What runs when no part is named: the engine sweep would add its whole budget, the plugin part
@@ -127,7 +126,7 @@ def _engine_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--note", default="", help="a note on the machine for the results (e.g. what else ran)")
 
 
-def _engine(args: argparse.Namespace, log: Callable[[str], None]) -> bool:
+def _engine(args: argparse.Namespace, log: Log) -> bool:
     """Run the engine part; False when it only exported files (nothing else should run then)."""
     from dataclasses import replace
 
@@ -152,7 +151,7 @@ def _engine(args: argparse.Namespace, log: Callable[[str], None]) -> bool:
     return True
 
 
-def _masks(args: argparse.Namespace, log: Callable[[str], None]) -> None:
+def _masks(args: argparse.Namespace, log: Log) -> None:
     """Run the masks part: all library grammars, or those ``--grammars`` names."""
     from dataclasses import replace
 

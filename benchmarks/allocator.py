@@ -34,13 +34,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .common import machine, machine_line, md_table, percentile, write_result
+from .common import Log, machine, machine_line, md_table, part_results, percentile, write_result
 
 REPO = Path(__file__).resolve().parents[1]
 #: What the child times with: its process's CPU time, all threads.
@@ -262,7 +262,7 @@ def markdown(data: dict[str, Any]) -> str:
     )
 
 
-def run(config: Config = Config(), out_dir: Path | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
+def run(config: Config = Config(), out_dir: Path | None = None, log: Log = print) -> dict[str, Any]:
     import grammars
 
     info = machine()
@@ -302,20 +302,18 @@ def run(config: Config = Config(), out_dir: Path | None = None, log: Callable[[s
         for name in names:
             shares[name] = perf_profile(name, config.perf_seconds)
             log(f"  perf, {name}: {shares[name]:.1f}% of compile samples in glibc's malloc/free")
-    data = {
-        "benchmark": "allocator",
-        "machine": {**info, "loadavg_after": [round(v, 2) for v in os.getloadavg()]},
-        "config": asdict(config),
-        "versions": {"llguidance": metadata.version("llguidance")},
-        "libraries": {name: None if library is None else str(library) for name, library in found.items()},
-        "missing": missing,
-        "perf": {"note": note, "malloc_share_pct": shares},
-        "seconds": round(time.perf_counter() - started, 1),
-        "grammars": results,
-    }
-    kwargs = {} if out_dir is None else {"out_dir": out_dir}
-    write_result("allocator", data, markdown(data), **kwargs)
-    return data
+    data = part_results(
+        "allocator",
+        info,
+        config,
+        versions={"llguidance": metadata.version("llguidance")},
+        libraries={name: None if library is None else str(library) for name, library in found.items()},
+        missing=missing,
+        perf={"note": note, "malloc_share_pct": shares},
+        seconds=round(time.perf_counter() - started, 1),
+        grammars=results,
+    )
+    return write_result("allocator", data, markdown, out_dir)
 
 
 def _main(argument: str) -> None:

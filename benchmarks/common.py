@@ -1,20 +1,30 @@
-"""Helpers every benchmark shares: percentiles, the machine description, and writing results."""
+"""Helpers every benchmark shares: percentiles, the machine description, and writing results.
+
+A part is a module with ``run(config, out_dir, log, ...)`` that measures, builds its results with
+:func:`part_results` (which part, on what machine, with which configuration) and hands them to
+:func:`write_result` with the function that renders them as Markdown.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import os
 import platform
+import socket
 import subprocess
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 #: Where results land; committed, so BENCHMARKS.md can quote and link them.
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+#: Where a part reports progress: ``print`` from the command line, a no-op in tests.
+Log = Callable[[str], None]
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -46,13 +56,17 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def load_average() -> list[float]:
+    """The 1, 5 and 15 minute load averages, rounded to 0.01."""
+    return [round(load, 2) for load in os.getloadavg()]
+
+
 def machine(note: str = "") -> dict[str, Any]:
     """What the numbers were measured on: CPU, cores, load average, versions, time."""
-    load1, load5, load15 = os.getloadavg()
     return {
         "cpu": cpu_model(),
         "cores": os.cpu_count(),
-        "loadavg_1_5_15": [round(load1, 2), round(load5, 2), round(load15, 2)],
+        "loadavg_1_5_15": load_average(),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -65,13 +79,28 @@ def machine_line(info: dict[str, Any]) -> str:
     return f"{info['cpu']}, {info['cores']} cores, load average {load} (1/5/15 min), {info['utc']}"
 
 
-def write_result(name: str, data: dict[str, Any], markdown: str, out_dir: Path = RESULTS_DIR) -> Path:
-    """Write ``NAME.json`` and ``NAME.md`` into ``out_dir``; returns the JSON path."""
+def part_results(benchmark: str, info: dict[str, Any], config: Any, **measured: Any) -> dict[str, Any]:
+    """A part's results: its name, the machine (``info`` from :func:`machine` at the start, and the load
+    average now, at the end: a run that others' work slowed says so), its configuration, then ``measured``."""
+    return {
+        "benchmark": benchmark,
+        "machine": {**info, "loadavg_after": load_average()},
+        "config": asdict(config),
+        **measured,
+    }
+
+
+def write_result(
+    name: str, data: dict[str, Any], markdown: Callable[[dict[str, Any]], str], out_dir: Path | None = None
+) -> dict[str, Any]:
+    """Write ``NAME.json`` (``data``) and ``NAME.md`` (``markdown(data)``) into ``out_dir`` (default
+    :data:`RESULTS_DIR`); returns ``data``."""
+    text = markdown(data)
+    out_dir = RESULTS_DIR if out_dir is None else out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{name}.json"
-    path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
-    (out_dir / f"{name}.md").write_text(markdown.rstrip() + "\n")
-    return path
+    (out_dir / f"{name}.json").write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+    (out_dir / f"{name}.md").write_text(text.rstrip() + "\n")
+    return data
 
 
 def md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -106,6 +135,15 @@ def wait_http(
         return TimeoutError(f"{url} did not answer 200 within {deadline_s:.0f} s")
 
     return Poll(lambda ok: ok, deadline_s, interval_s, timed_out).run(answers)
+
+
+def without_delay(transport: asyncio.BaseTransport) -> asyncio.Transport:
+    """A new connection's transport, with Nagle's algorithm off: the fake upstream's small SSE chunks and
+    the load generator's requests go out when written, not batched behind a delayed ACK."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return cast(asyncio.Transport, transport)  # uvloop's transports are not subclasses
 
 
 def pinned(argv: list[str], core: int | None) -> list[str]:

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import secrets
 import statistics
 import tempfile
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ import httpx
 import grammars
 from app.ports import free_port
 
-from .common import Child, machine, machine_line, md_table, python, start, wait_http, write_result
+from .common import Child, Log, machine, machine_line, md_table, part_results, python, start, wait_http, write_result
 
 
 @dataclass(frozen=True)
@@ -186,7 +186,7 @@ async def _batch(client: httpx.AsyncClient, config: Config) -> dict[str, Any]:
     }
 
 
-async def _all(base_url: str, key: str, config: Config, log: Callable[[str], None]) -> dict[str, Any]:
+async def _all(base_url: str, key: str, config: Config, log: Log) -> dict[str, Any]:
     names = list(config.grammars) or grammars.names()
     headers = {"Authorization": f"Bearer {key}"}
     results: dict[str, Any] = {}
@@ -258,38 +258,35 @@ def markdown(data: dict[str, Any]) -> str:
 def run(
     config: Config = Config(),
     out_dir: Path | None = None,
-    log: Callable[[str], None] = print,
+    log: Log = print,
     *,
     base_url: str | None = None,
     key: str | None = None,
 ) -> dict[str, Any]:
     """Measure against the gateway at ``base_url`` (with ``key``), or start ``python -m app serve`` first."""
     info = machine()
+    measured, startup_s = through_gateway(partial(_all, config=config, log=log), log, "decoding", base_url, key or "")
+    data = part_results("decoding", info, config, startup_s=startup_s, **measured)
+    return write_result("decoding", data, markdown, out_dir)
+
+
+#: What a part measures through a gateway: ``measure(base_url, key)``, its results.
+Measure = Callable[[str, str], Coroutine[Any, Any, dict[str, Any]]]
+
+
+def through_gateway(
+    measure: Measure, log: Log, name: str, base_url: str | None, key: str
+) -> tuple[dict[str, Any], float | None]:
+    """``measure`` through the gateway at ``base_url`` (with ``key``), or, given none, through the CPU stack
+    started as users do (:func:`with_local_stack`); with the stack's start-up seconds (None for a given gateway)."""
     if base_url is not None:
-        measured = asyncio.run(_all(base_url, key or "", config, log))
-        startup_s = None
-    else:
-        measured, startup_s = _with_stack(config, log)
-    data = {
-        "benchmark": "decoding",
-        "machine": {**info, "loadavg_after": [round(v, 2) for v in os.getloadavg()]},
-        "config": asdict(config),
-        "startup_s": startup_s,
-        **measured,
-    }
-    kwargs = {} if out_dir is None else {"out_dir": out_dir}
-    write_result("decoding", data, markdown(data), **kwargs)
-    return data
-
-
-def _with_stack(config: Config, log: Callable[[str], None]) -> tuple[dict[str, Any], float]:
-    """Start the CPU stack as users do, measure through it, stop it."""
-    return with_local_stack(lambda base_url, key: _all(base_url, key, config, log), log, "decoding")
+        return asyncio.run(measure(base_url, key)), None
+    return with_local_stack(measure, log, name)
 
 
 def with_local_stack(
-    measure: Callable[[str, str], Coroutine[Any, Any, dict[str, Any]]],
-    log: Callable[[str], None],
+    measure: Measure,
+    log: Log,
     name: str,
     *,
     env: dict[str, str] | None = None,

@@ -50,7 +50,7 @@ from app.profiles import PROFILES
 from app.vllm_plugin.grammar_cache import CompiledGrammarCache
 from app.vllm_plugin.mask_fill import ParallelMaskFiller
 
-from .common import machine, machine_line, md_table, percentile, write_result
+from .common import Log, machine, machine_line, md_table, part_results, percentile, write_result
 
 #: Decode step times measured on GPUs (32B model; DESIGN.md, "The grammar engine inside vLLM 0.32"):
 #: the middle of each measured range, in ms. The fit-based steps are bandwidth lower bounds.
@@ -378,7 +378,7 @@ def sweep(
     streams: dict[str, list[Stream]],
     tokenizer: llguidance.LLTokenizer,
     config: Config,
-    log: Callable[[str], None],
+    log: Log,
     make_filler: Callable[[int], Filler] = ParallelMaskFiller,
 ) -> list[dict[str, Any]]:
     """Every cell, one engine (one compiled-grammar cache) per grammar.
@@ -581,7 +581,7 @@ def resolve_streams(
 def run(
     config: Config = Config(),
     out_dir: Path | None = None,
-    log: Callable[[str], None] = print,
+    log: Log = print,
     *,
     files: Path | None = None,
     tokenizer_dir: Path | None = None,
@@ -602,23 +602,22 @@ def run(
     sweep_started = time.perf_counter()
     results = sweep(names, streams, tokenizer, config, log, make_filler)
     guarded = [c for c in results if c["guarded_steps"]]
-    data: dict[str, Any] = {
-        "benchmark": "engine_step",
-        "machine": {**info, "loadavg_after": [round(v, 2) for v in os.getloadavg()]},
-        "config": asdict(config),
-        "versions": {"llguidance": metadata.version("llguidance"), "torch": torch.__version__},
-        "vocab_size": tokenizer.vocab_size,
-        "streams": sources,
-        "targets": [asdict(t) for t in step_targets()],
-        "guard": {"cells": len(guarded), "steps": sum(c["guarded_steps"] for c in guarded)},
-        "seconds": round(time.perf_counter() - sweep_started, 1),
-        "setup": setup,
-        "cells": results,
-    }
+    data = part_results(
+        "engine_step",
+        info,
+        config,
+        versions={"llguidance": metadata.version("llguidance"), "torch": torch.__version__},
+        vocab_size=tokenizer.vocab_size,
+        streams=sources,
+        targets=[asdict(t) for t in step_targets()],
+        guard={"cells": len(guarded), "steps": sum(c["guarded_steps"] for c in guarded)},
+        seconds=round(time.perf_counter() - sweep_started, 1),
+        setup=setup,
+        cells=results,
+    )
     data["summary"] = summary(data)
     tag = config.machine_tag or f"{os.cpu_count()}core"
-    kwargs = {} if out_dir is None else {"out_dir": out_dir}
-    write_result(f"engine-{tag}", data, markdown(data), **kwargs)
+    write_result(f"engine-{tag}", data, markdown, out_dir)
     log(f"  total {time.perf_counter() - started:.0f} s")
     return data
 

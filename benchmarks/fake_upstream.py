@@ -16,11 +16,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import socket
-from typing import Any, cast
+from typing import Any
 
 import httptools
 import uvloop
+
+from .common import without_delay
 
 MODEL = "bench-model"
 CREATED = 1_764_000_000
@@ -132,10 +133,7 @@ class FakeOpenAI(asyncio.Protocol):
         self.worker: asyncio.Task[None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not subclasses
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.transport = without_delay(transport)
 
     def data_received(self, data: bytes) -> None:
         try:

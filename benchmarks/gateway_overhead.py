@@ -22,8 +22,7 @@ import os
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -35,9 +34,11 @@ from app.ports import free_port
 from . import litellm_ref, loadgen
 from .common import (
     Child,
+    Log,
     machine,
     machine_line,
     md_table,
+    part_results,
     percentile,
     pinned,
     python,
@@ -193,7 +194,7 @@ async def _round(target: Target, config: Config, expected: list[str]) -> None:
     target.errors += errors
 
 
-async def _measure(targets: list[Target], config: Config, log: Callable[[str], None]) -> None:
+async def _measure(targets: list[Target], config: Config, log: Log) -> None:
     expected = chunk_texts(config.chunks)
     for target in targets:
         await _warm(target, config, expected)
@@ -298,7 +299,7 @@ def markdown(data: dict[str, Any]) -> str:
     )
 
 
-def run(config: Config = Config(), out_dir: Path | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
+def run(config: Config = Config(), out_dir: Path | None = None, log: Log = print) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="maze-bench-gateway-"))
     fake_port, gateway_port = free_port(), free_port()
     upstream = f"http://{HOST}:{fake_port}"
@@ -342,16 +343,16 @@ def run(config: Config = Config(), out_dir: Path | None = None, log: Callable[[s
             os.sched_setaffinity(0, affinity)
         results = {t.name: _target_result(t) for t in targets}
         added, goals = _analyse(results)
-        data = {
-            "benchmark": "gateway_overhead",
-            "machine": {**info, "loadavg_after": [round(v, 2) for v in os.getloadavg()]},
-            "config": asdict(config),
-            "versions": versions,
-            "seconds": round(elapsed, 1),
-            "targets": results,
-            "added": added,
-            "goals": goals,
-        }
+        data = part_results(
+            "gateway_overhead",
+            info,
+            config,
+            versions=versions,
+            seconds=round(elapsed, 1),
+            targets=results,
+            added=added,
+            goals=goals,
+        )
     except BaseException:
         for child in children:
             log(f"--- {child.name} log tail ---\n{child.tail()}")
@@ -359,6 +360,4 @@ def run(config: Config = Config(), out_dir: Path | None = None, log: Callable[[s
     finally:
         for child in reversed(children):
             child.stop()
-    kwargs = {} if out_dir is None else {"out_dir": out_dir}
-    write_result("gateway", data, markdown(data), **kwargs)
-    return data
+    return write_result("gateway", data, markdown, out_dir)

@@ -17,7 +17,6 @@ README.md and BENCHMARKS.md quote; a test keeps the quotes equal to this output.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,7 @@ from app.sizing import (
     step_throughput,
 )
 
-from .common import machine, md_table, write_result
+from .common import Log, machine, md_table, write_result
 
 #: Context per running sequence assumed for the concurrent figures: the workload model's typical request.
 CONTEXT_TOKENS = WORKLOAD.typical_tokens
@@ -233,7 +232,7 @@ def markdown(data: dict[str, Any]) -> str:
     )
 
 
-def run(out_dir: Path | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
+def run(out_dir: Path | None = None, log: Log = print) -> dict[str, Any]:
     profiles = {name: profile_row(name) for name, p in PROFILES.items() if p.gpu is not None}
     data = {
         "benchmark": "gpu_ceiling",
@@ -247,6 +246,4 @@ def run(out_dir: Path | None = None, log: Callable[[str], None] = print) -> dict
             f"  {name}: single stream {r['single_stream_tok_s']:.0f} tok/s, concurrent {r['concurrent_tok_s']:.0f}, "
             f"${r['usd_per_million_batch']:.2f}/1M tokens at {r['max_num_seqs']} streams"
         )
-    kwargs = {} if out_dir is None else {"out_dir": out_dir}
-    write_result("gpu_ceiling", data, markdown(data), **kwargs)
-    return data
+    return write_result("gpu_ceiling", data, markdown, out_dir)

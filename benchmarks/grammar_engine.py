@@ -22,7 +22,7 @@ import statistics
 import sysconfig
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ import llguidance
 import grammars
 from gateway.grammar_check import GrammarValidator
 
-from .common import machine, machine_line, md_table, summary_ms, write_result
+from .common import Log, machine, machine_line, md_table, part_results, summary_ms, write_result
 
 
 @dataclass(frozen=True)
@@ -277,7 +277,7 @@ def markdown(data: dict[str, Any]) -> str:
     )
 
 
-def run(config: Config = Config(), out_dir: Path | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
+def run(config: Config = Config(), out_dir: Path | None = None, log: Log = print) -> dict[str, Any]:
     from grammars.tokenizers import qwen_tokenizer
 
     info = machine()
@@ -297,15 +297,13 @@ def run(config: Config = Config(), out_dir: Path | None = None, log: Callable[[s
             f"  {name}: {time.perf_counter() - t0:.1f} s"
             + ("" if mask is None else f", mask p50 {mask['p50_ms']:.3f} ms over {mask['n']} tokens")
         )
-    data = {
-        "benchmark": "grammar_engine",
-        "machine": {**info, "loadavg_after": [round(v, 2) for v in __import__("os").getloadavg()]},
-        "config": asdict(config),
-        "versions": {"llguidance": metadata.version("llguidance")},
-        "tokenizer_load_s": round(tokenizer_s, 1),
-        "seconds": round(time.perf_counter() - started, 1),
-        "grammars": results,
-    }
-    kwargs = {} if out_dir is None else {"out_dir": out_dir}
-    write_result("grammar", data, markdown(data), **kwargs)
-    return data
+    data = part_results(
+        "grammar_engine",
+        info,
+        config,
+        versions={"llguidance": metadata.version("llguidance")},
+        tokenizer_load_s=round(tokenizer_s, 1),
+        seconds=round(time.perf_counter() - started, 1),
+        grammars=results,
+    )
+    return write_result("grammar", data, markdown, out_dir)

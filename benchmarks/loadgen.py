@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import time
 from dataclasses import dataclass, field
-from typing import cast
 
 import httptools
+
+from .common import without_delay
 
 
 @dataclass
@@ -54,10 +54,7 @@ class Connection(asyncio.Protocol):
         return protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not subclasses
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.transport = without_delay(transport)
 
     def data_received(self, data: bytes) -> None:
         self.parser.feed_data(data)

@@ -30,12 +30,11 @@ are not literals of the grammar shown as <name>, numbers as <number>, whitespace
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -45,7 +44,7 @@ import llguidance.torch as llguidance_torch
 
 import grammars
 
-from .common import machine, machine_line, md_table, percentile, write_result
+from .common import Log, machine, machine_line, md_table, part_results, percentile, write_result
 from .grammar_engine import corpus_files
 
 REUSED, SLICED, WALKED = "reused", "sliced", "walked"
@@ -371,7 +370,7 @@ def markdown(data: dict[str, Any]) -> str:
 def run(
     config: Config = Config(),
     out_dir: Path | None = None,
-    log: Callable[[str], None] = print,
+    log: Log = print,
     *,
     tokenizer_dir: Path | None = None,
     note: str = "",
@@ -396,16 +395,14 @@ def run(
             f"  {name}: {time.perf_counter() - t0:.0f} s, {summary['masks']} masks, mean {summary['mean_cpu_ms']:.3f} "
             f"ms, boundary {_pct(boundary['share_of_masks'])} of masks, p50 {boundary['p50_ms']:.2f} ms"
         )
-    data: dict[str, Any] = {
-        "benchmark": "masks",
-        "machine": {**info, "loadavg_after": [round(v, 2) for v in os.getloadavg()]},
-        "config": asdict(config),
-        "versions": {"llguidance": metadata.version("llguidance")},
-        "vocab_size": tokenizer.vocab_size,
-        "source": ", ".join(sorted(sources)),
-        "seconds": round(time.perf_counter() - started, 1),
-        "grammars": results,
-    }
-    kwargs = {} if out_dir is None else {"out_dir": out_dir}
-    write_result("masks", data, markdown(data), **kwargs)
-    return data
+    data = part_results(
+        "masks",
+        info,
+        config,
+        versions={"llguidance": metadata.version("llguidance")},
+        vocab_size=tokenizer.vocab_size,
+        source=", ".join(sorted(sources)),
+        seconds=round(time.perf_counter() - started, 1),
+        grammars=results,
+    )
+    return write_result("masks", data, markdown, out_dir)

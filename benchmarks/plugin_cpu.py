@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ import httpx
 
 import grammars
 
-from .common import machine, machine_line, md_table, write_result
+from .common import Log, machine, machine_line, md_table, part_results, write_result
 from .decoding import measure, with_local_stack
 
 PLUGIN_SETTINGS = ("off", "on")
@@ -41,7 +40,7 @@ class Config:
 QUICK = Config(max_tokens=6, levels=((1, 1), (4, 4)), grammars=("json",))
 
 
-async def _against(base_url: str, key: str, config: Config, log: Callable[[str], None]) -> dict[str, Any]:
+async def _against(base_url: str, key: str, config: Config, log: Log) -> dict[str, Any]:
     names = list(config.grammars) or grammars.names()
     results: dict[str, Any] = {}
     async with httpx.AsyncClient(base_url=base_url, headers={"Authorization": f"Bearer {key}"}, timeout=600) as client:
@@ -64,7 +63,7 @@ async def _against(base_url: str, key: str, config: Config, log: Callable[[str],
     return results
 
 
-def _with_stack(plugin: str, config: Config, log: Callable[[str], None]) -> tuple[dict[str, Any], float]:
+def _with_stack(plugin: str, config: Config, log: Log) -> tuple[dict[str, Any], float]:
     expected = "maze engine plugin: on" if plugin == "on" else "maze engine plugin: off"
 
     def check(log_dir: Path) -> None:
@@ -120,7 +119,7 @@ def markdown(data: dict[str, Any]) -> str:
 def run(
     config: Config = Config(),
     out_dir: Path | None = None,
-    log: Callable[[str], None] = print,
+    log: Log = print,
     *,
     gateways: dict[str, tuple[str, str]] | None = None,
 ) -> dict[str, Any]:
@@ -140,14 +139,12 @@ def run(
         else:
             base_url, key = gateways[plugin]
             results[plugin] = asyncio.run(_against(base_url, key, config, log))
-    data = {
-        "benchmark": "plugin",
-        "machine": {**info, "loadavg_after": [round(v, 2) for v in os.getloadavg()]},
-        "config": asdict(config),
-        "mask_threads": int(os.environ.get("MAZE_MASK_THREADS", get_profile("cpu-tiny").mask_threads)),
-        "startup_s": startup,
-        "plugin": results,
-    }
-    kwargs = {} if out_dir is None else {"out_dir": out_dir}
-    write_result("plugin", data, markdown(data), **kwargs)
-    return data
+    data = part_results(
+        "plugin",
+        info,
+        config,
+        mask_threads=int(os.environ.get("MAZE_MASK_THREADS", get_profile("cpu-tiny").mask_threads)),
+        startup_s=startup,
+        plugin=results,
+    )
+    return write_result("plugin", data, markdown, out_dir)

@@ -15,10 +15,10 @@ from ``app.sizing`` (GPU + reserved CPU and memory), or ``--usd-per-hour``.
 
 from __future__ import annotations
 
-import asyncio
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +26,8 @@ import httpx
 
 import grammars
 
-from .common import machine, machine_line, md_table, percentile, write_result
-from .decoding import Run, measure, with_local_stack
+from .common import Log, machine, machine_line, md_table, percentile, write_result
+from .decoding import Run, measure, through_gateway
 
 #: The prompt's language when the row is unconstrained.
 UNCONSTRAINED = "none"
@@ -98,7 +98,7 @@ def row(language: str, concurrency: int, run: Run, usd_per_hour: float | None) -
     }
 
 
-async def _grid(base_url: str, key: str, config: Config, log: Callable[[str], None]) -> dict[str, Any]:
+async def _grid(base_url: str, key: str, config: Config, log: Log) -> dict[str, Any]:
     rows = []
     headers = {"Authorization": f"Bearer {key}"}
     # Redirects: Modal answers a request held past 150 s (a cold start) with a 303 to a URL that waits on.
@@ -163,18 +163,15 @@ def markdown(data: dict[str, Any]) -> str:
 def run(
     config: Config = Config(),
     out_dir: Path | None = None,
-    log: Callable[[str], None] = print,
+    log: Log = print,
     *,
     base_url: str | None = None,
     key: str | None = None,
 ) -> dict[str, Any]:
     """Measure the grid against ``base_url`` (with ``key``), or against a local CPU stack started here."""
     log(f"throughput: concurrency {list(config.concurrency)}, grammars {list(config.languages)}")
-    if base_url is not None:
-        measured = asyncio.run(_grid(base_url, key or os.environ.get("MAZE_API_KEY", ""), config, log))
-        startup_s = None
-    else:
-        measured, startup_s = with_local_stack(lambda url, k: _grid(url, k, config, log), log, "throughput")
+    key = key or os.environ.get("MAZE_API_KEY", "")
+    measured, startup_s = through_gateway(partial(_grid, config=config, log=log), log, "throughput", base_url, key)
     data = {
         "benchmark": "throughput",
         "machine": machine("the client; the server is at base_url"),
@@ -183,7 +180,6 @@ def run(
         "startup_s": startup_s,
         **measured,
     }
-    kwargs = {} if out_dir is None else {"out_dir": out_dir}
-    write_result("throughput", data, markdown(data), **kwargs)
+    write_result("throughput", data, markdown, out_dir)
     log(table(data["rows"]))
     return data

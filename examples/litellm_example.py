@@ -26,12 +26,11 @@ def main() -> None:
     api_base = os.environ["MAZE_ENDPOINT_URL"].rstrip("/") + "/v1"
     api_key = os.environ["MAZE_API_KEY"]
     served = OpenAI(base_url=api_base, api_key=api_key).models.list().data[0].id
-    model = f"hosted_vllm/{served}"  # LiteLLM's provider for vLLM's OpenAI-compatible server
+    # hosted_vllm/: LiteLLM's provider for vLLM's OpenAI-compatible server
+    gateway = {"model": f"hosted_vllm/{served}", "api_base": api_base, "api_key": api_key}
 
     response = litellm.completion(
-        model=model,
-        api_base=api_base,
-        api_key=api_key,
+        **gateway,
         messages=[{"role": "user", "content": "Add some numbers."}],
         max_tokens=32,
         extra_body={"structured_outputs": {"grammar": SUM}},
@@ -39,9 +38,7 @@ def main() -> None:
     print(response.choices[0].message.content)
 
     stream = litellm.completion(
-        model=model,
-        api_base=api_base,
-        api_key=api_key,
+        **gateway,
         messages=[{"role": "user", "content": "Write a function that reverses a list."}],
         max_tokens=64,
         stream=True,

@@ -72,7 +72,8 @@ async def send(state: GatewayState, path: str, body: dict[str, Any], constraint:
     wait = fallback.primary_wait(path, constraint) if fallback else None
     with state.drain.cutoff():
         try:
-            response = await state.upstream.request("POST", path, json_body=await _with_model(state, body, wait))
+            json_body = await _with_model(state, body, wait)
+            response = await state.upstream.request("POST", path, json_body=json_body, wait_seconds=wait)
         except UpstreamUnavailableError as exc:
             if fallback is None:
                 raise

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -230,6 +231,26 @@ def test_json_schema_request_goes_to_the_fallback_translated(upstream: FakeUpstr
         "model": "gpt-test",
         "response_format": {"type": "json_schema", "json_schema": {"name": "point", "schema": SCHEMA, "strict": True}},
     }
+
+
+@pytest.mark.parametrize("named", ["request", "settings"])
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_known_model_waits_for_the_primary_only_fallback_wait_seconds(
+    upstream: FakeUpstream, provider: Provider, named: str, stream: bool
+) -> None:
+    """With the model already known (in the request, or ``MAZE_SERVED_MODEL_NAME``), no model lookup
+    waits first: the POST to the primary itself must give up after ``fallback_wait_seconds``."""
+    upstream.handler = refuse
+    body = {**CHAT, "stream": stream, **({"model": "maze-tiny"} if named == "request" else {})}
+    served_model = {"served_model_name": "maze-tiny"} if named == "settings" else {}
+    with make_fallback_client(
+        upstream, provider, upstream_wait_seconds=30.0, fallback_wait_seconds=0.2, **served_model
+    ) as client:
+        started = time.monotonic()
+        response = client.post("/v1/chat/completions", json=body, headers=AUTH)
+        elapsed = time.monotonic() - started
+    assert response.status_code == 200 and response.headers[UPSTREAM_HEADER] == "fallback"
+    assert elapsed < 10.0, f"waited {elapsed:.1f} s for the primary, not fallback_wait_seconds"
 
 
 @pytest.mark.parametrize(

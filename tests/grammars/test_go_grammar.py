@@ -1,28 +1,21 @@
 """go.lark accepts ordinary Go and keeps out what ``gofmt -e`` rejects.
 
-Snippet verdicts use llguidance's byte-level tokenizer (same verdict as Qwen's, exact offsets); the
-soundness walks and the mask replay use the Qwen tokenizer, which is what vLLM feeds the matcher.
-Every VALID snippet is first checked with gofmt itself, and every INVALID one must be rejected by
-gofmt too, so the snippets cannot drift from the language.
+The snippets below, and the checks every code grammar gets (test_languages.py: gofmt agrees with the
+snippets, the corpus accept rate, random walks, mask replay), plus what only Go needs. Verdicts use
+llguidance's byte-level tokenizer (same verdict as Qwen's, exact offsets).
 """
 
 from __future__ import annotations
 
 import random
-import shutil
-
-import pytest
 
 import grammars
-from grammar_lab import corpus, parsers, walk
-from grammar_lab.masks import blank_line_tokens_after, replay_with_masks
-from grammars.tokenizers import DEFAULT_TOKENIZER_DIR, get_tokenizer
-from grammars.validation import check_text, validate
+from grammar_lab import parsers
+from grammars.validation import check_text
+
+from .markers import needs_gofmt
 
 GO = grammars.load("go")
-
-needs_gofmt = pytest.mark.skipif(shutil.which("gofmt") is None, reason="gofmt (apt golang-go) not installed")
-needs_qwen = pytest.mark.skipif(not (DEFAULT_TOKENIZER_DIR / "vocab.json").is_file(), reason="no Qwen tokenizer copy")
 
 
 def _file(body: str) -> str:
@@ -172,36 +165,6 @@ NOT_GO = {
 }
 
 
-def _gofmt_verdicts(texts: list[str]) -> list[str | None]:
-    return parsers.check("go", texts)
-
-
-def test_grammar_compiles() -> None:
-    assert validate(GO) == ""
-    info = grammars.get_info("go")
-    assert info.language == "go" and info.description
-
-
-@needs_gofmt
-def test_snippets_agree_with_gofmt() -> None:
-    """The snippets themselves: VALID ones gofmt accepts, INVALID ones it rejects."""
-    valid = _gofmt_verdicts(list(VALID.values()))
-    assert {name: v for name, v in zip(VALID, valid, strict=True) if v is not None} == {}
-    invalid = _gofmt_verdicts(list(INVALID.values()))
-    assert [name for name, v in zip(INVALID, invalid, strict=True) if v is None] == []
-
-
-@pytest.mark.parametrize("source", VALID.values(), ids=VALID.keys())
-def test_accepts_valid_go(source: str) -> None:
-    verdict = check_text(GO, source)
-    assert verdict.accepted, f"rejected at {verdict.where()}: {verdict.message}"
-
-
-@pytest.mark.parametrize("source", [*INVALID.values(), *NOT_GO.values()], ids=[*INVALID, *NOT_GO])
-def test_rejects_invalid_go(source: str) -> None:
-    assert not check_text(GO, source).accepted
-
-
 def test_newline_after_identifier_ends_the_statement() -> None:
     """Go's automatic semicolon: `a\\n.b()` is two statements, and `.b()` cannot start one."""
     verdict = check_text(GO, _file("func f() {\n\tx := a\n\t\t.b()\n}\n"))
@@ -230,62 +193,9 @@ def _mutants(sources: list[str], count: int, seed: int) -> list[str]:
 def test_never_accepts_what_gofmt_rejects_on_random_edits() -> None:
     """Differential soundness check against gofmt on mutants of the valid snippets (seeded)."""
     mutants = _mutants(list(VALID.values()), 200, seed=3)
-    verdicts = _gofmt_verdicts(mutants)
+    verdicts = parsers.check("go", mutants)
     unsound = [
         text for text, v in zip(mutants, verdicts, strict=True) if v is not None and check_text(GO, text).accepted
     ]
     assert unsound == []
     assert sum(v is None for v in verdicts) > 20  # some mutants are still Go, and those were checked too
-
-
-#: Corpus accept-rate goal (issue 4) and the sample checked in the test run.
-GOAL = 0.97
-CORPUS_LIMIT = 40
-
-
-@needs_gofmt
-def test_corpus_accept_rate() -> None:
-    """Real Go files (stdlib of Debian's golang-go, already gofmt-valid), byte tokenizer."""
-    files = corpus.files("go", limit=CORPUS_LIMIT)
-    if len(files) < CORPUS_LIMIT:
-        pytest.skip("Go corpus not installed (python -m grammar_lab.corpus fetch go)")
-    rejected = [str(path) for path in files if not check_text(GO, path.read_text(encoding="utf-8")).accepted]
-    rate = 1 - len(rejected) / len(files)
-    assert rate >= GOAL, f"accepted {rate:.1%}; rejected: {rejected}"
-
-
-@needs_gofmt
-@needs_qwen
-def test_random_walks_are_valid_go() -> None:
-    """Soundness: texts the grammar lets a model write (random Qwen-token walks) all pass gofmt -e."""
-    report = walk.walk(GO, 30, seed=7, tokenizer=get_tokenizer(DEFAULT_TOKENIZER_DIR), max_tokens=60, max_attempts=60)
-    texts = report.texts
-    assert len(texts) >= 10, f"only {len(texts)} walks finished ({report.unfinished} ran out of tokens)"
-    failures = [(text, message) for text, message in zip(texts, parsers.check("go", texts), strict=True) if message]
-    assert failures == []
-
-
-@needs_gofmt
-@needs_qwen
-def test_generation_masks_on_corpus_files() -> None:
-    """Replay corpus files as generations with Qwen masks: every token allowed, EOS allowed at the end."""
-    qwen = get_tokenizer(DEFAULT_TOKENIZER_DIR)
-    files = [path for path in corpus.files("go", limit=40) if path.stat().st_size < 4_000][:2]
-    if not files:
-        pytest.skip("Go corpus not installed")
-    for path in files:
-        verdict, times = replay_with_masks(GO, path.read_text(encoding="utf-8"), qwen)
-        assert verdict.accepted, f"{path} at {verdict.where()}: {verdict.message}"
-        assert len(times) > 100
-
-
-# ---------------------------------------------------------------- bounded lexemes (issue 4)
-
-
-@needs_qwen
-def test_blank_line_run_is_bounded() -> None:
-    """After the longest allowed run of blank lines no further line break may follow (a comment or
-    code may); a shorter run can still grow."""
-    qwen = get_tokenizer(DEFAULT_TOKENIZER_DIR)
-    assert not blank_line_tokens_after(GO, "package p" + "\n" * 65, qwen)
-    assert blank_line_tokens_after(GO, "package p" + "\n" * 10, qwen)

@@ -16,7 +16,7 @@ from grammar_lab.masks import allowed_next
 from grammars.tokenizers import DEFAULT_TOKENIZER_DIR, get_tokenizer
 from grammars.validation import check_text
 
-needs_qwen = pytest.mark.skipif(not (DEFAULT_TOKENIZER_DIR / "vocab.json").is_file(), reason="no Qwen tokenizer copy")
+from .markers import needs_qwen
 
 #: Per language: texts the language's parser takes that hold no item (refused), and the smallest
 #: programs (accepted).

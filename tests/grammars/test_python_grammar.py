@@ -16,13 +16,14 @@ import pytest
 import grammars
 from grammar_lab.check import uses_four_space_indentation
 from grammar_lab.gen_python import MAX_DEPTH
-from grammar_lab.masks import allowed_next, blank_line_tokens_after, replay_with_masks, tokens_past_the_end
+from grammar_lab.masks import replay_with_masks
 from grammars.tokenizers import DEFAULT_TOKENIZER_DIR, get_tokenizer
 from grammars.validation import check_text
 
+from .markers import needs_qwen
+
 PYTHON = grammars.load("python")
 
-needs_qwen = pytest.mark.skipif(not (DEFAULT_TOKENIZER_DIR / "vocab.json").is_file(), reason="no Qwen tokenizer copy")
 
 VALID = {
     "assignment": "x = 1\n",
@@ -186,7 +187,7 @@ def test_agrees_with_pythons_parser_on_random_edits() -> None:
     assert disagreements == []
 
 
-@pytest.mark.skipif(not (DEFAULT_TOKENIZER_DIR / "vocab.json").is_file(), reason="no Qwen tokenizer copy")
+@needs_qwen
 def test_qwen_tokenizer_gives_the_same_verdicts() -> None:
     """What vLLM feeds the matcher is Qwen tokens, not bytes: the verdicts must not differ."""
     qwen = get_tokenizer(DEFAULT_TOKENIZER_DIR)
@@ -233,42 +234,10 @@ class Decoder:
 """
 
 
-@pytest.mark.skipif(not (DEFAULT_TOKENIZER_DIR / "vocab.json").is_file(), reason="no Qwen tokenizer copy")
+@needs_qwen
 def test_generation_masks_stay_within_llguidance_limits() -> None:
     """vLLM computes a mask over all 151k Qwen tokens before every token: replay that, token by token."""
     ast.parse(MASK_STRESS)
     verdict, times = replay_with_masks(PYTHON, MASK_STRESS, get_tokenizer(DEFAULT_TOKENIZER_DIR))
     assert verdict.accepted, f"{verdict.where()}: {verdict.message}"
     assert len(times) > 300
-
-
-# ---------------------------------------------------------------- bounded lexemes (issue 4)
-
-
-@needs_qwen
-def test_blank_line_run_is_bounded() -> None:
-    """After the longest allowed run of blank lines no further line break may follow (a comment or
-    code may); a shorter run can still grow."""
-    qwen = get_tokenizer(DEFAULT_TOKENIZER_DIR)
-    assert not blank_line_tokens_after(PYTHON, "x = 1" + "\n" * 65, qwen)
-    assert blank_line_tokens_after(PYTHON, "x = 1" + "\n" * 10, qwen)
-
-
-#: (text ending at a comment's limit, what may end it there; EOS is b"")
-COMMENT_LIMITS = {
-    "after a statement": ("x = 1  # " + "a" * 1999, (b"\n", b"\r", b"")),
-    "own line in a block": ("if x:\n    # " + "a" * 1999, (b"\n", b"\r")),
-    "between blocks": ("if x:\n    y = 1\n# " + "a" * 1999, (b"\n", b"\r", b"")),
-    "in brackets": ("f(\n    1,  # " + "a" * 1999, (b"\n", b"\r")),
-    "file head": ("# " + "a" * 1999, (b"\n", b"\r", b"")),
-}
-
-
-@needs_qwen
-@pytest.mark.parametrize(("prefix", "ends"), COMMENT_LIMITS.values(), ids=COMMENT_LIMITS.keys())
-def test_comment_bound_leaves_only_its_line_end(prefix: str, ends: tuple[bytes, ...]) -> None:
-    """After 2000 characters a comment's mask offers only its line end (or the end of the file); one
-    character earlier it may still grow, so a weak model cannot write one comment forever."""
-    qwen = get_tokenizer(DEFAULT_TOKENIZER_DIR)
-    assert tokens_past_the_end(PYTHON, prefix, ends, qwen)[:5] == []
-    assert any(t.startswith(b"a") for t in allowed_next(PYTHON, prefix[:-1], qwen))

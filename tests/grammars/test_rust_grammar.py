@@ -1,28 +1,21 @@
 """rust.lark accepts ordinary Rust 2021 and keeps out what ``rustfmt --edition 2021`` rejects.
 
-Snippet verdicts use llguidance's byte-level tokenizer (same verdict as Qwen's, exact offsets); the
-soundness walks and the mask replay use the Qwen tokenizer, which is what vLLM feeds the matcher.
-Every VALID snippet is first checked with rustfmt itself, and every INVALID one must be rejected by
-rustfmt too, so the snippets cannot drift from the language.
+The snippets below, and the checks every code grammar gets (test_languages.py: rustfmt agrees with the
+snippets, the corpus accept rate, random walks, mask replay), plus what only Rust needs. Verdicts use
+llguidance's byte-level tokenizer (same verdict as Qwen's, exact offsets); the mask replay uses the Qwen
+tokenizer, which is what vLLM feeds the matcher.
 """
 
 from __future__ import annotations
 
-import pytest
-
 import grammars
-from grammar_lab import corpus, parsers, toolchains, walk
-from grammar_lab.masks import allowed_next, replay_with_masks, tokens_past_the_end
+from grammar_lab.masks import replay_with_masks
 from grammars.tokenizers import DEFAULT_TOKENIZER_DIR, get_tokenizer
-from grammars.validation import check_text, validate
+from grammars.validation import check_text
+
+from .markers import needs_qwen
 
 RUST = grammars.load("rust")
-
-
-needs_rustfmt = pytest.mark.skipif(
-    toolchains.rustfmt() is None, reason="rustfmt not installed (python -m grammar_lab.corpus fetch rust)"
-)
-needs_qwen = pytest.mark.skipif(not (DEFAULT_TOKENIZER_DIR / "vocab.json").is_file(), reason="no Qwen tokenizer copy")
 
 
 VALID = {
@@ -161,71 +154,12 @@ INVALID = {
 }
 
 
-def test_grammar_compiles() -> None:
-    assert validate(RUST) == ""
-    info = grammars.get_info("rust")
-    assert info.language == "rust" and info.description
-
-
-@needs_rustfmt
-def test_snippets_agree_with_rustfmt() -> None:
-    """The snippets themselves: VALID ones rustfmt accepts, INVALID ones it rejects."""
-    valid = parsers.check("rust", list(VALID.values()))
-    assert {name: v for name, v in zip(VALID, valid, strict=True) if v is not None} == {}
-    invalid = parsers.check("rust", list(INVALID.values()))
-    assert [name for name, v in zip(INVALID, invalid, strict=True) if v is None] == []
-
-
-@pytest.mark.parametrize("source", VALID.values(), ids=VALID.keys())
-def test_accepts_valid_rust(source: str) -> None:
-    verdict = check_text(RUST, source)
-    assert verdict.accepted, f"rejected at {verdict.where()}: {verdict.message}"
-
-
-@pytest.mark.parametrize("source", INVALID.values(), ids=INVALID.keys())
-def test_rejects_invalid_rust(source: str) -> None:
-    assert not check_text(RUST, source).accepted
-
-
 def test_failure_position_points_at_the_glued_keyword() -> None:
     """`pub fnf` lexes as `pub` then the word `fnf`, which cannot follow a visibility."""
     source = "pub fnf() {}\n"
     verdict = check_text(RUST, source)
     assert not verdict.accepted
     assert (verdict.line, verdict.column) == (1, 7)
-
-
-#: Corpus accept-rate goal (issue 4) and the sample checked in the test run.
-GOAL = 0.95
-CORPUS_LIMIT = 40
-
-
-@needs_rustfmt
-def test_corpus_accept_rate() -> None:
-    """Real Rust files (Debian librust-*-dev crate sources, already rustfmt-valid), byte tokenizer."""
-    files = corpus.files("rust", limit=CORPUS_LIMIT)
-    if len(files) < CORPUS_LIMIT:
-        pytest.skip("Rust corpus not installed (python -m grammar_lab.corpus fetch rust)")
-    rejected = [str(path) for path in files if not check_text(RUST, path.read_text(encoding="utf-8")).accepted]
-    rate = 1 - len(rejected) / len(files)
-    assert rate >= GOAL, f"accepted {rate:.1%}; rejected: {rejected}"
-
-
-@needs_rustfmt
-@needs_qwen
-def test_random_walks_are_valid_rust() -> None:
-    """Soundness: texts the grammar lets a model write (random Qwen-token walks) all pass rustfmt.
-
-    A walk finishes only after a whole item (an empty file is not a program, issue 15), and random
-    tokens rarely close one: with a bias towards short tokens 5 of 80 walks of 250 tokens finish,
-    each a real item. ``python -m grammar_lab.sound --language rust -n 300`` is the full measurement.
-    """
-    texts = walk.sample(
-        RUST, 20, seed=7, tokenizer=get_tokenizer(DEFAULT_TOKENIZER_DIR), max_tokens=250, short_bias=0.9
-    )
-    assert len(texts) >= 4 and sum(len(text) for text in texts) > 300
-    failures = [(text, message) for text, message in zip(texts, parsers.check("rust", texts), strict=True) if message]
-    assert failures == []
 
 
 #: `0.. {` once left two readings open through the whole loop body (a range up to a block, and a
@@ -248,40 +182,3 @@ fn main() {
 def test_masks_after_a_loop_over_an_open_range() -> None:
     verdict, _times = replay_with_masks(RUST, OPEN_RANGE_LOOP, get_tokenizer(DEFAULT_TOKENIZER_DIR))
     assert verdict.accepted, f"{verdict.where()}: {verdict.message}"
-
-
-@needs_rustfmt
-@needs_qwen
-def test_generation_masks_on_corpus_files() -> None:
-    """Replay corpus files as generations with Qwen masks: every token allowed, EOS allowed at the end."""
-    qwen = get_tokenizer(DEFAULT_TOKENIZER_DIR)
-    files = [path for path in corpus.files("rust", limit=40) if path.stat().st_size < 3_000][:2]
-    if not files:
-        pytest.skip("Rust corpus not installed")
-    for path in files:
-        verdict, times = replay_with_masks(RUST, path.read_text(encoding="utf-8"), qwen)
-        assert verdict.accepted, f"{path} at {verdict.where()}: {verdict.message}"
-        assert len(times) > 100
-
-
-# ---------------------------------------------------------------- bounded lexemes (issue 4)
-
-#: (text ending at a bounded lexeme's limit, what may end it there; EOS is b"")
-LEXEME_LIMITS = {
-    "line comment": ("fn f() {\n    // " + "a" * 1999, (b"\n",)),
-    "four-slash comment": ("fn f() {\n    ////" + "a" * 2000, (b"\n",)),
-    "outer doc": ("/// " + "a" * 1999, (b"\n",)),
-    "inner doc": ("//! " + "a" * 1999, (b"\n",)),
-    "doc in a macro": ("m! {\n    /// " + "a" * 1999, (b"\n",)),
-    "last comment": ("fn f() {}\n// " + "a" * 1999, (b"\n", b"")),
-}
-
-
-@needs_qwen
-@pytest.mark.parametrize(("prefix", "ends"), LEXEME_LIMITS.values(), ids=LEXEME_LIMITS.keys())
-def test_lexeme_bound_leaves_only_its_end(prefix: str, ends: tuple[bytes, ...]) -> None:
-    """At the limit of a line comment the mask offers only its line end (or the end of the file);
-    one character earlier it may still grow, so a weak model cannot write one comment forever."""
-    qwen = get_tokenizer(DEFAULT_TOKENIZER_DIR)
-    assert tokens_past_the_end(RUST, prefix, ends, qwen)[:5] == []
-    assert any(t.startswith(b"a") for t in allowed_next(RUST, prefix[:-1], qwen))
