@@ -6,7 +6,7 @@ Both share ``_Base`` (configuration, request building); each adds only its own I
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 import httpx
 import openai
@@ -17,6 +17,14 @@ from ._request import chat_request, completion_text, constraint_body, first_mode
 from ._stream import AsyncTextStream, TextStream
 
 DEFAULT_MAX_TOKENS = 512
+
+
+class _Constraints(TypedDict):
+    """The constraint arguments ``generate`` hands on by name (with ``regex`` and ``choice``)."""
+
+    language: str | None
+    grammar: str | None
+    json_schema: dict[str, Any] | str | None
 
 
 class _Base:
@@ -70,9 +78,11 @@ class MazeClient(_Base):
 
     def resolve_model(self, model: str | None = None) -> str:
         """``model``, else the client's, else the first of ``/v1/models`` (asked once, then cached)."""
-        if model is None and self.model is None:
+        if model:
+            return model
+        if self.model is None:
             self.model = first_model(self.openai.models.list())
-        return model or self.model  # type: ignore[return-value]
+        return self.model
 
     def generate(
         self,
@@ -94,7 +104,7 @@ class MazeClient(_Base):
         At most one constraint: ``language`` (a library grammar), ``grammar`` (Lark), ``json_schema``,
         ``regex`` or ``choice``; more than one raises ``ConstraintError`` (a ``ValueError``) before any request.
         """
-        constraints = {"language": language, "grammar": grammar, "json_schema": json_schema}
+        constraints: _Constraints = {"language": language, "grammar": grammar, "json_schema": json_schema}
         constraint_body(**constraints, regex=regex, choice=choice)  # fail before asking for the model
         request = self._request(
             prompt, self.resolve_model(model), **constraints, regex=regex, choice=choice,
@@ -139,9 +149,11 @@ class AsyncMazeClient(_Base):
         )
 
     async def resolve_model(self, model: str | None = None) -> str:
-        if model is None and self.model is None:
+        if model:
+            return model
+        if self.model is None:
             self.model = first_model(await self.openai.models.list())
-        return model or self.model  # type: ignore[return-value]
+        return self.model
 
     async def generate(
         self,
@@ -159,7 +171,7 @@ class AsyncMazeClient(_Base):
         model: str | None = None,
     ) -> str | AsyncTextStream:
         """As ``MazeClient.generate``; with ``stream=True``, ``async for delta in await client.generate(...)``."""
-        constraints = {"language": language, "grammar": grammar, "json_schema": json_schema}
+        constraints: _Constraints = {"language": language, "grammar": grammar, "json_schema": json_schema}
         constraint_body(**constraints, regex=regex, choice=choice)
         request = self._request(
             prompt, await self.resolve_model(model), **constraints, regex=regex, choice=choice,

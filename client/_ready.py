@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Generic, NoReturn, TypeVar
+from typing import Any, Generic, NoReturn, TypeVar, cast
 
 import httpx
 import openai
@@ -132,7 +132,10 @@ class ReadyWait:
         status = None if response is None else response.status_code
         if response is not None and status == 401:
             raise openai.AuthenticationError(
-                f"the gateway refused the API key (GET {self.url} answered 401)", response=response, body=None
+                f"the gateway refused the API key (GET {self.url} answered 401)",
+                # openai >= 3 annotates httpx2's Response, a fork of httpx's with the attributes openai reads.
+                response=cast(Any, response),
+                body=None,
             )
         if status is not None and status != 200 and status not in RETRYABLE:
             raise ConfigurationError(f"GET {self.url} answered {status}: is this the gateway's root URL?")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import grammars
 
@@ -29,7 +29,9 @@ LEGACY_FIELDS: dict[str, ConstraintKind] = {
 }
 #: Legacy knobs that carry no constraint of their own; the gateway always uses llguidance.
 LEGACY_OPTIONS = ("guided_decoding_backend", "guided_whitespace_pattern")
-STRUCTURED_KINDS: tuple[str, ...] = ("grammar", "json", "regex", "choice", "json_object", "structural_tag")
+#: Every kind a request can carry: llguidance checks all but structural tags.
+StructuredKind = ConstraintKind | Literal["structural_tag"]
+STRUCTURED_KINDS: tuple[StructuredKind, ...] = ("grammar", "json", "regex", "choice", "json_object", "structural_tag")
 
 
 @dataclass(frozen=True)
@@ -120,9 +122,9 @@ def _compact(schema: Any, policy: ConstraintPolicy) -> Any:
     return schema
 
 
-def _found(body: dict[str, Any]) -> list[tuple[str, str, Any]]:
+def _found(body: dict[str, Any]) -> list[tuple[StructuredKind, str, Any]]:
     """Every constraint in the body as ``(kind, source field, spec)``."""
-    found: list[tuple[str, str, Any]] = []
+    found: list[tuple[StructuredKind, str, Any]] = []
     structured = body.get("structured_outputs")
     if structured is not None:
         if not isinstance(structured, dict):
@@ -178,7 +180,7 @@ def normalize(
         _check_size(spec, policy, source)
         _check_regex_size(kind, spec, policy, source)
     if kind in ("grammar", "regex", "choice", "json", "json_object"):
-        validator.check(kind, spec, param=source)  # type: ignore[arg-type]
+        validator.check(kind, spec, param=source)
     if kind == "json":
         spec = _compact(spec, policy)
 

@@ -107,4 +107,5 @@ def install_openapi(app: FastAPI) -> None:
             app.openapi_schema = build_openapi(app)
         return app.openapi_schema
 
+    # FastAPI's documented way to replace the schema: FastAPI.openapi is a method, replaced per app.
     app.openapi = openapi  # type: ignore[method-assign]

@@ -36,11 +36,12 @@ from collections.abc import Iterator
 from typing import Any
 
 try:  # Python 3.11 ships the parser as re._parser; older names kept for other interpreters
+    # typeshed describes the parser only under its old public names, not as re's private modules.
     from re import _constants as sre_constants  # type: ignore[attr-defined]
     from re import _parser as sre_parse  # type: ignore[attr-defined]
 except ImportError:  # pragma: no cover
-    import sre_constants  # type: ignore[no-redef]
-    import sre_parse  # type: ignore[no-redef]
+    import sre_constants
+    import sre_parse
 
 #: A Lark regex terminal: ``/.../flags``, with ``\/`` allowed inside.
 LARK_REGEX = re.compile(r"/((?:[^/\\\n]|\\.)+)/[imslux]*")

@@ -54,4 +54,5 @@ class GatewayState:
 
 
 def get_state(request: Request) -> GatewayState:
-    return request.app.state.gateway
+    state: GatewayState = request.app.state.gateway  # set by the app's lifespan; Starlette's State is untyped
+    return state

@@ -19,6 +19,7 @@ it had accepted, after the request may already have been generating. Mapped as h
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import cast
 
 import aiohttp
 import httpx
@@ -98,5 +99,7 @@ class UpstreamTransport(AiohttpTransport):
             if corrected is exc:
                 raise
             raise corrected from exc.__cause__
-        response.stream = _Body(response.stream)
+        # An async transport's body streams asynchronously (httpx-aiohttp's AiohttpResponseStream);
+        # httpx types Response.stream for both kinds.
+        response.stream = _Body(cast(httpx.AsyncByteStream, response.stream))
         return response
