@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from app.ports import free_port
 from app.profiles import get_profile
@@ -50,7 +51,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             process.kill()
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
     p = subparsers.add_parser("demo", help="run the whole chain offline and show constrained completions")
     p.add_argument("--max-tokens", type=int, default=64, help="tokens per completion (default: %(default)s)")
     p.set_defaults(run=cmd_demo)

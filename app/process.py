@@ -170,7 +170,7 @@ class VllmProcess:
                 return self.poll()
             self._stopped = True
             try:
-                stragglers = self._descendants()
+                stragglers = self._descendants(self._popen.pid)
                 self._signal_all(signal.SIGTERM, stragglers)
                 if not self._wait_gone(stragglers, timeout_s=grace_s):
                     self._signal_all(signal.SIGKILL, stragglers)
@@ -186,7 +186,7 @@ class VllmProcess:
     def kill(self) -> None:
         """SIGKILL the group now, e.g. on a second Ctrl-C while stop() is still being polite."""
         if self._popen is not None:
-            self._signal_all(signal.SIGKILL, self._descendants())
+            self._signal_all(signal.SIGKILL, self._descendants(self._popen.pid))
 
     def survivors(self) -> list[psutil.Process]:
         """Live (non-zombie) processes still in this child's group: what stop() must leave empty."""
@@ -219,13 +219,13 @@ class VllmProcess:
 
     # -- internals -------------------------------------------------------------------------------
 
-    def _descendants(self) -> list[psutil.Process]:
-        """Everything started by the child: its group plus descendants that changed group."""
+    def _descendants(self, leader_pid: int) -> list[psutil.Process]:
+        """Everything started by the child `leader_pid`: its group plus descendants that changed group."""
         found: dict[int, psutil.Process] = {}
         if self._pgid is not None:
             found.update((p.pid, p) for p in _group_members(self._pgid))
         try:
-            leader = psutil.Process(self._popen.pid)  # type: ignore[union-attr]
+            leader = psutil.Process(leader_pid)
             found.setdefault(leader.pid, leader)
             found.update((p.pid, p) for p in leader.children(recursive=True))
         except psutil.Error:

@@ -59,7 +59,7 @@ class RestartPolicy:
 
     def backoff_s(self, restart_number: int) -> float:
         """Delay before restart number `restart_number` (1-based): 2, 4, 8, ... capped."""
-        return min(self.backoff_max_s, self.backoff_initial_s * 2 ** (restart_number - 1))
+        return min(self.backoff_max_s, self.backoff_initial_s * 2.0 ** (restart_number - 1))
 
 
 @dataclass(frozen=True)
