@@ -113,9 +113,10 @@ def _prewarm_library(manager: Any, vllm_config: Any, backend_guidance: Any, coun
 
 def _serialize(backend_guidance: Any, backend: Any, request_type: Any, grammar_spec: str) -> str:
     """The grammar text vLLM compiles for a request: the cache's key, so pre-warmed and requested agree."""
-    return backend_guidance.serialize_guidance_grammar(
+    serialized: str = backend_guidance.serialize_guidance_grammar(
         request_type, grammar_spec, backend.disable_any_whitespace, backend.disable_additional_properties
     )
+    return serialized
 
 
 def _log_prewarm_failure(name: str, future: Any) -> None:
@@ -123,7 +124,7 @@ def _log_prewarm_failure(name: str, future: Any) -> None:
         logger.warning("maze engine plugin: library grammar %s did not compile: %s", name, future.exception())
 
 
-def _wrap_fill_bitmasks(original: Callable[..., None], guidance_grammar: type) -> Callable[..., None]:
+def _wrap_fill_bitmasks(original: Callable[..., None], guidance_grammar: type[Any]) -> Callable[..., None]:
     @functools.wraps(original)
     def _fill_bitmasks(self: Any, batch: Any) -> None:
         pending: list[tuple[Any, int]] | None = self._maze_pending
