@@ -23,9 +23,11 @@ corpora: install
 demo: install
 	$(PYTHON) -m app demo
 
+# mypy checks the shipped packages (app, gateway, client, grammars) strictly: see [tool.mypy] in pyproject.toml.
 lint:
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
+	$(PYTHON) -m mypy
 
 test: install corpora lint
 	$(PYTHON) -m pytest
