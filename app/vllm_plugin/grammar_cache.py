@@ -22,19 +22,19 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import llguidance
 import llguidance.torch as llguidance_torch
 
+from app.vllm_plugin.sized_lru import SizedLRU
+
 Compile = Callable[[str], llguidance.LLMatcher]
 
 
 @dataclass
 class _Entry:
-    size: int
     idle: list[llguidance.LLMatcher] = field(default_factory=list)
 
 
@@ -58,8 +58,7 @@ class CompiledGrammarCache:
         self._max_bytes = max_bytes
         self._max_idle = max_idle
         self._vocab_size = vocab_size
-        self._entries: OrderedDict[bytes, _Entry] = OrderedDict()
-        self._bytes = 0
+        self._entries: SizedLRU[bytes, _Entry] = SizedLRU(max_items=max_grammars, max_bytes=max_bytes)
         self._lock = threading.Lock()
         self._reused = self._compiled = self._returned = self._evictions = 0
 
@@ -77,11 +76,9 @@ class CompiledGrammarCache:
         key = self._key(grammar)
         with self._lock:
             entry = self._entries.get(key)
-            if entry is not None:
-                self._entries.move_to_end(key)
-                if entry.idle:
-                    self._reused += 1
-                    return entry.idle.pop()
+            if entry is not None and entry.idle:
+                self._reused += 1
+                return entry.idle.pop()
             self._compiled += 1
         return compile_grammar(grammar)
 
@@ -111,10 +108,8 @@ class CompiledGrammarCache:
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
-                entry = self._entries[key] = _Entry(size)
-                self._bytes += size
-                self._evict_over_bounds(keep=key)
-            self._entries.move_to_end(key)
+                entry = _Entry()
+                self._evictions += self._entries.put(key, entry, size)
             room = self._max_idle - len(entry.idle)
             entry.idle.extend(matchers[: max(room, 0)])
             self._returned += min(len(matchers), max(room, 0))
@@ -122,13 +117,3 @@ class CompiledGrammarCache:
     @staticmethod
     def _key(grammar: str) -> bytes:
         return hashlib.sha256(grammar.encode()).digest()
-
-    def _evict_over_bounds(self, *, keep: bytes) -> None:
-        """Drop least recently used grammars until both bounds hold (caller holds the lock)."""
-        while len(self._entries) > self._max_grammars or self._bytes > self._max_bytes:
-            oldest = next(iter(self._entries))
-            if oldest == keep:
-                break
-            entry = self._entries.pop(oldest)
-            self._bytes -= entry.size
-            self._evictions += 1

@@ -18,31 +18,28 @@ Bounded by count and by the summed size of the kept grammar text, least recently
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from collections.abc import Hashable
+
+from app.vllm_plugin.sized_lru import SizedLRU
 
 
 class ValidatedGrammars:
     """Grammar keys that passed vLLM's validation, most recently used last."""
 
     def __init__(self, *, max_grammars: int, max_bytes: int) -> None:
-        self._max_grammars = max_grammars
-        self._max_bytes = max_bytes
-        self._sizes: OrderedDict[Hashable, int] = OrderedDict()
-        self._bytes = 0
+        self._passed: SizedLRU[Hashable, bool] = SizedLRU(max_items=max_grammars, max_bytes=max_bytes)
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
     @property
     def enabled(self) -> bool:
-        return self._max_grammars > 0 and self._max_bytes > 0
+        return self._passed.max_items > 0 and self._passed.max_bytes > 0
 
     def passed(self, key: Hashable) -> bool:
         """Whether `key` passed before (and count the lookup)."""
         with self._lock:
-            if key in self._sizes:
-                self._sizes.move_to_end(key)
+            if self._passed.get(key):
                 self.hits += 1
                 return True
             self.misses += 1
@@ -50,17 +47,8 @@ class ValidatedGrammars:
 
     def remember(self, key: Hashable, size: int) -> None:
         """Keep `key`, `size` bytes of grammar text, as passed; drop the oldest over the bounds."""
-        if not self.enabled or size > self._max_bytes:
-            return
         with self._lock:
-            if key in self._sizes:
-                self._sizes.move_to_end(key)
-                return
-            self._sizes[key] = size
-            self._bytes += size
-            while len(self._sizes) > self._max_grammars or self._bytes > self._max_bytes:
-                _, dropped = self._sizes.popitem(last=False)
-                self._bytes -= dropped
+            self._passed.put(key, True, size)
 
     def __len__(self) -> int:
-        return len(self._sizes)
+        return len(self._passed)
