@@ -30,6 +30,7 @@ the same grammar x cache x B then replay exactly as many steps, so they compare 
 
 from __future__ import annotations
 
+import heapq
 import json
 import os
 import time
@@ -130,6 +131,8 @@ class CellTimes:
     consume: list[float] = field(default_factory=list)
     fill: list[float] = field(default_factory=list)
     fill_cpu: list[float] = field(default_factory=list)
+    #: serial cells only: every mask's own time, per step
+    masks: list[list[float]] = field(default_factory=list)
     rejected: int = 0
     guarded_steps: int = 0
 
@@ -259,6 +262,41 @@ def serial_fill(rows: list[tuple[llguidance.LLMatcher, int]], bitmask: torch.Ten
         llguidance_torch.fill_next_token_bitmask(matcher, bitmask, row)
 
 
+def timed_serial_fill(rows: list[tuple[llguidance.LLMatcher, int]], bitmask: torch.Tensor, times: CellTimes) -> None:
+    """The serial fill, timing each mask, so that `schedules` can tell what threads could make of them."""
+    durations = []
+    for matcher, row in rows:
+        t0 = time.perf_counter()
+        llguidance_torch.fill_next_token_bitmask(matcher, bitmask, row)
+        durations.append(time.perf_counter() - t0)
+    times.masks.append(durations)
+
+
+def makespan(durations: Sequence[float], threads: int) -> float:
+    """Greedy list scheduling: each mask in turn goes to the thread that frees up first."""
+    finish = [0.0] * threads
+    for duration in durations:
+        heapq.heapreplace(finish, finish[0] + duration)
+    return max(finish)
+
+
+def schedules(masks: list[list[float]], threads: int) -> dict[str, dict[str, float]]:
+    """What `threads` threads could make of a serial cell's masks, if each mask cost what it did alone.
+
+    floor: the longer of the costliest mask and the even share, which no schedule beats (a mask is
+    never split across threads); row order: masks taken in batch order as they free up, as a
+    work-stealing pool roughly does; costliest first: the same with the masks sorted by cost, which
+    needs their costs before they are computed. Against the threaded cells' measured fill, the gap
+    to "row order" is what threads add to each mask (contention), the gap from it to the floor what
+    scheduling loses.
+    """
+    return {
+        "floor": _p50_p99([max(max(step), sum(step) / threads) for step in masks]),
+        "row_order": _p50_p99([makespan(step, threads) for step in masks]),
+        "costliest_first": _p50_p99([makespan(sorted(step, reverse=True), threads) for step in masks]),
+    }
+
+
 def check_against_serial(rows: list[tuple[llguidance.LLMatcher, int]], bitmask: torch.Tensor, step: int) -> None:
     """Fill the same matchers serially (a fill leaves the state as it was) and compare every bit."""
     expected = torch.empty_like(bitmask)
@@ -295,7 +333,10 @@ def run_cell(
                 times.rejected += not matcher.consume_token(streams[row % len(streams)].tokens[step - 1])
         t1 = time.perf_counter()
         c1 = time.process_time()
-        (serial_fill if filler is None else filler.fill)(rows, bitmask)
+        if filler is None:
+            timed_serial_fill(rows, bitmask, times)
+        else:
+            filler.fill(rows, bitmask)
         times.fill_cpu.append(time.process_time() - c1)
         times.fill.append(time.perf_counter() - t1)
         times.consume.append(t1 - t0)
@@ -334,6 +375,10 @@ def cell_result(
         "fill_cpu_mean_ms": _ms(sum(times.fill_cpu) / len(steps)),
         # Only a serial fill's wall is the masks' own CPU: threads overlap and contend.
         "mask_cpu_per_seq_ms": _ms(sum(times.fill) / len(steps) / batch) if threads == 1 else None,
+        "largest_mask": _p50_p99([max(step) for step in times.masks]) if times.masks else None,
+        "schedules_by_threads": {t: schedules(times.masks, t) for t in sorted({*config.threads, *FILL_GOALS_MS} - {1})}
+        if times.masks
+        else None,
     }
     result["ratio"] = {
         t.label: {"p50": ratio(t.forward_ms, step["p50_ms"]), "p99": ratio(t.forward_ms, step["p99_ms"])}
@@ -449,6 +494,13 @@ def summary(data: dict[str, Any]) -> dict[str, Any]:
                 for threads, goal in FILL_GOALS_MS.items()
             },
             "mask_cpu_per_seq_ms": picked[1]["mask_cpu_per_seq_ms"] if 1 in picked else None,
+            # from the serial cell's masks: {threads: {"floor" | "row_order" | "costliest_first": p50 ms}}
+            "schedules_p50_ms_by_threads": {
+                threads: {name: value["p50_ms"] for name, value in schedule.items()}
+                for threads, schedule in (picked[1].get("schedules_by_threads") or {}).items()
+            }
+            if 1 in picked
+            else {},
             # The process's CPU clock: the same figure where other work shares the cores.
             "mask_process_cpu_per_seq_ms": round(picked[1]["fill_cpu_mean_ms"] / batch, 3) if 1 in picked else None,
             "setup_off": setup["off"],
@@ -470,6 +522,14 @@ def _fill_cell(row: dict[str, Any], threads: int) -> str:
     return f"{row['fill_p50_ms_by_threads'][threads]:.2f}" + (f" ({steps} steps)" if steps < row["max_steps"] else "")
 
 
+def _schedules_cell(row: dict[str, Any], threads: int) -> str:
+    by_threads = row.get("schedules_p50_ms_by_threads") or {}  # results from before this column have none
+    schedule = by_threads.get(threads, by_threads.get(str(threads)))  # JSON turns the thread counts into strings
+    if not schedule:
+        return "—"
+    return f"{schedule['floor']:.2f} / {schedule['row_order']:.2f} / {schedule['costliest_first']:.2f}"
+
+
 def summary_markdown(data: dict[str, Any]) -> str:
     threads = sorted(data["config"]["threads"])
     rows = []
@@ -479,6 +539,7 @@ def summary_markdown(data: dict[str, Any]) -> str:
             f"`{name}`",
             *(_fill_cell(s, t) for t in threads),
             *(_yes_no(v) for v in s["goals"].values()),
+            *(_schedules_cell(s, t) for t in FILL_GOALS_MS),
             "—" if s["mask_cpu_per_seq_ms"] is None else f"{s['mask_cpu_per_seq_ms']:.3f}",
             "—" if s["mask_process_cpu_per_seq_ms"] is None else f"{s['mask_process_cpu_per_seq_ms']:.3f}",
             f"{off['setup_p50_ms']:.1f} / {off['setup_max_ms']:.1f} (+ first mask {off['with_first_mask_p50_ms']:.1f})",
@@ -489,6 +550,7 @@ def summary_markdown(data: dict[str, Any]) -> str:
         "grammar",
         *(f"fill p50, {t} thread{'s' * (t > 1)} (ms)" for t in threads),
         *(f"≤ {goal:g} ms at {t} threads" for t, goal in FILL_GOALS_MS.items()),
+        *(f"{t} threads from the serial masks: floor / row order / costliest first, p50 (ms)" for t in FILL_GOALS_MS),
         "mask CPU per sequence (ms)",
         "same, process CPU clock (ms)",
         "setup per request, cache off: p50 / max (ms)",
@@ -498,8 +560,16 @@ def summary_markdown(data: dict[str, Any]) -> str:
         f"Summary: B = {first['batch']}, cache {'on' if first['cache'] else 'off'} (the plugin's path); mask CPU per "
         "sequence from the serial cell: its fill wall / B, and its process CPU time / B (the two differ where "
         "other work shares the cores). Setup: the matcher (a build, or a reused one from the cache), then its first "
-        f"mask; the issue's goal is ≤ {SETUP_GOAL_MS:g} ms with the cache.\n\n" + md_table(headers, rows)
+        f"mask; the issue's goal is ≤ {SETUP_GOAL_MS:g} ms with the cache. From the serial masks: each mask of "
+        "the serial cell timed alone, then per step the longer of the costliest mask and the even share over "
+        "the threads (floor: no schedule fills faster, a mask is never split), greedy scheduling in batch "
+        "order (row order, as a work-stealing pool roughly does) and with the costliest masks first.\n\n"
+        + md_table(headers, rows)
     )
+
+
+def _p50_p99_cell(value: dict[str, float] | None) -> str:
+    return "—" if not value else f"{value['p50_ms']:.2f} / {value['p99_ms']:.2f}"
 
 
 def grammar_markdown(name: str, data: dict[str, Any]) -> str:
@@ -516,6 +586,7 @@ def grammar_markdown(name: str, data: dict[str, Any]) -> str:
             f"{c['step']['p50_ms']:.2f} / {c['step']['p99_ms']:.2f}",
             f"{c['fill_cpu_mean_ms']:.2f}",
             "—" if c["mask_cpu_per_seq_ms"] is None else f"{c['mask_cpu_per_seq_ms']:.3f}",
+            _p50_p99_cell(c.get("largest_mask")),
             *(f"{c['ratio'][t]['p50']:.2f} / {c['ratio'][t]['p99']:.2f}" for t in targets),
         ])  # fmt: skip
     rejected = sum(c["rejected_tokens"] for c in data["cells"] if c["grammar"] == name)
@@ -529,6 +600,7 @@ def grammar_markdown(name: str, data: dict[str, Any]) -> str:
         "step p50 / p99 (ms)",
         "fill CPU per step (ms)",
         "mask CPU per sequence (ms)",
+        "costliest mask per step p50 / p99 (ms)",
         *(f"ratio {t} p50 / p99" for t in targets),
     ]
     note = f" {rejected} replayed tokens were rejected by the grammar." if rejected else ""

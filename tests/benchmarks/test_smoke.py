@@ -115,6 +115,17 @@ def test_engine_step(tmp_path: Path) -> None:
         assert cell["rejected_tokens"] == 0
         assert {"consume", "fill", "step"} <= set(cell) and cell["step"]["p99_ms"] >= cell["step"]["p50_ms"]
         assert (cell["mask_cpu_per_seq_ms"] is not None) == (cell["threads"] == 1)
+        if cell["threads"] == 1:  # what 2 threads could make of these masks, from each one's own time
+            largest, schedule = cell["largest_mask"]["p50_ms"], cell["schedules_by_threads"][2]
+            assert 0 < largest <= cell["fill"]["p50_ms"]
+            floor, row_order, costliest_first = (
+                schedule[k]["p50_ms"] for k in ("floor", "row_order", "costliest_first")
+            )
+            assert largest <= floor <= costliest_first <= row_order * 1.34  # LPT is within 4/3 of the best
+            assert floor <= row_order <= cell["fill"]["p50_ms"]
+            assert floor >= cell["fill"]["p50_ms"] / 2 * 0.9  # the even share: timing each mask adds a little
+        else:
+            assert cell["largest_mask"] is None and cell["schedules_by_threads"] is None
         assert set(cell["ratio"]) == {t["label"] for t in data["targets"]}
         assert all(0 < r["p99"] <= r["p50"] <= 1 for r in cell["ratio"].values())
     # The guard ran: every threaded cell with B > 1 compared its first steps with the serial fill.
@@ -125,6 +136,17 @@ def test_engine_step(tmp_path: Path) -> None:
     assert {"off", "on", "on_miss"} == set(setup) and setup["on"]["n"] == config.setup_requests
     summary = data["summary"]["json"]
     assert summary["batch"] == max(config.batch_sizes) and set(summary["fill_p50_ms_by_threads"]) == {1, 2}
+    assert set(summary["schedules_p50_ms_by_threads"]) == {2, *engine_step.FILL_GOALS_MS}
+    assert "8 threads from the serial masks: floor / row order" in (tmp_path / "engine-quick.md").read_text()
+
+
+def test_makespan_is_greedy_list_scheduling() -> None:
+    # Row order puts the long mask last: 2 threads finish at 1+1, then the 4 lands on one of them.
+    assert engine_step.makespan([1.0, 1.0, 1.0, 1.0, 4.0], 2) == 6.0
+    assert engine_step.makespan([4.0, 1.0, 1.0, 1.0, 1.0], 2) == 4.0  # costliest first
+    schedule = engine_step.schedules([[1e-3, 1e-3, 1e-3, 1e-3, 4e-3]], 2)
+    assert schedule["floor"]["p50_ms"] == 4.0  # the costliest mask, above the even share of 4 ms
+    assert (schedule["row_order"]["p50_ms"], schedule["costliest_first"]["p50_ms"]) == (6.0, 4.0)
 
 
 class _OneBitWrong(engine_step.ParallelMaskFiller):
@@ -174,6 +196,10 @@ def test_plugin_cpu(stack: Stack, tmp_path: Path) -> None:
         entry = data["plugin"][setting]["json"]
         for concurrency, _ in plugin_cpu.QUICK.levels:
             assert entry[f"c{concurrency}"]["constrained"]["tokens"] > 0
-            assert entry[f"c{concurrency}"]["ratio"] > 0
+            cell = entry[f"c{concurrency}"]
+            assert cell["ratio"] > 0
+            assert len(cell["ratio_rounds"]) == plugin_cpu.QUICK.rounds
+            assert cell["ratio_rounds"] == sorted(cell["ratio_rounds"])
+            assert cell["ratio"] == cell["ratio_rounds"][(plugin_cpu.QUICK.rounds - 1) // 2]
     assert "on ratio" in (tmp_path / "plugin.md").read_text()
     assert _read(tmp_path, "plugin")["plugin"]["on"]["json"]["c4"]["unconstrained"]["tokens"] > 0
