@@ -18,8 +18,11 @@ the CPU all threads spent on the fill, mean mask CPU per sequence (serial cells:
 the throughput ratio a GPU would keep, forward / max(forward, consume + fill), against each GPU
 profile's bandwidth-bound decode step (``app.fit``) and against the step times measured on GPUs
 (DESIGN.md). Also the constraint setup per request, cache off (a build) and on (a reused matcher), each with
-the first mask it then pays. A guard compares the first steps of every threaded cell with a serial
-fill of the same matchers and fails on any differing bit.
+the first mask it then pays. The serial cells also time each mask alone and derive what T threads
+could make of those masks (``schedules``: the floor, batch order, costliest first), which separates what
+threads lose to scheduling from what they lose to each mask costing more beside the others. A guard
+compares the first steps of every threaded cell with a serial fill of the same matchers and fails on
+any differing bit.
 
 The corpora exist only where ``python -m grammar_lab.corpus fetch`` ran: ``--export-files DIR`` writes
 the token streams a run needs (small JSON, one per language) and ``--files DIR`` replays them
